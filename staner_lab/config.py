@@ -1,0 +1,297 @@
+"""Configuration dataclasses, one per part of STANER, and the two presets.
+
+Every config is a plain dataclass with a JSON round trip (``to_dict`` / ``from_dict`` /
+``to_json`` / ``from_json``); the whole :class:`StanerConfig` is saved inside every checkpoint.
+
+The paper leaves most sizes open (see ``docs/model.md``). The ``paper`` preset keeps the true
+VGG-16 widths and 224x224 faces; the ``classroom`` preset is small enough to train on a laptop CPU.
+
+>>> cfg = preset("classroom")
+>>> StanerConfig.from_json(cfg.to_json()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "REGIONS",
+    "CK_PLUS_CLASSES",
+    "OULU_CASIA_CLASSES",
+    "VARIANTS",
+    "InputConfig",
+    "FrontEndConfig",
+    "AttentionConfig",
+    "SGAERConfig",
+    "CLSTMConfig",
+    "TLERConfig",
+    "StanerConfig",
+    "TrainConfig",
+    "PreprocessConfig",
+    "preset",
+    "ablation_config",
+    "PRESETS",
+]
+
+#: The three facial regions of TLER, in the order of Eq. 11: F' = [F_e : F_n : F_m].
+REGIONS: tuple[str, ...] = ("eyes", "nose", "mouth")
+
+#: CK+ label codes 1..7 in order.
+CK_PLUS_CLASSES: tuple[str, ...] = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
+OULU_CASIA_CLASSES: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "sadness", "surprise")
+
+#: The paper's ablation variants (Table 1).
+VARIANTS: tuple[str, ...] = ("C1", "C2", "C3", "C4", "STANER")
+
+
+class _JsonMixin:
+    """JSON round trip for nested dataclasses (tuples come back as tuples, dicts of tuples too)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return _build(cls, data, where=cls.__name__)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    """Rebuild ``value`` (parsed JSON) as type ``tp``; raise a ValueError naming the field."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"config field {where!r}: expected an object, got {value!r}")
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        unknown = set(value) - names
+        if unknown:
+            raise ValueError(f"config {where!r}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
+        kwargs = {k: _build(hints[k], v, f"{where}.{k}") for k, v in value.items()}
+        return tp(**kwargs)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _build(arg, value, where)
+            except (ValueError, TypeError) as exc:
+                errors.append(str(exc))
+        raise ValueError(f"config field {where!r}: {value!r} matches none of {args}: {errors}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v, where) for v in value)
+        return tuple(_build(a, v, where) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        key_t, val_t = typing.get_args(tp)
+        return {_build(key_t, k, where): _build(val_t, v, f"{where}.{k}") for k, v in value.items()}
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ValueError(f"config field {where!r}: {value!r} is not one of {typing.get_args(tp)}")
+        return value
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class InputConfig(_JsonMixin):
+    """Sizes of the model inputs; the data pipeline produces exactly these."""
+
+    face_size: int = 224  # peak face I_p is (1, face_size, face_size); VGG's native size
+    frames: int = 16  # T, frames per region sequence (CK+ sequences have 10-60 frames)
+    # (height, width) of each region crop; eyes include the brows, so they are wide.
+    region_sizes: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: {"eyes": (48, 128), "nose": (64, 64), "mouth": (48, 96)}
+    )
+
+
+@dataclass(frozen=True)
+class FrontEndConfig(_JsonMixin):
+    """VGG-16 conv1_1 ... conv4_3 ("the first 10 layers of VGG-16")."""
+
+    width: float = 1.0  # channel multiplier: 1.0 = true VGG widths 64/128/256/512
+    in_channels: int = 1  # grayscale faces
+    # How ImageNet RGB kernels of conv1_1 meet grayscale input: "sum" folds the three kernels
+    # into one (same response as repeating the channel, 3x cheaper); "repeat" keeps 3 input
+    # channels and repeats the gray image.
+    grayscale: Literal["sum", "repeat"] = "sum"
+    batch_norm: bool = False  # torchvision's plain vgg16 has none; True = vgg16_bn-style layers
+
+
+@dataclass(frozen=True)
+class AttentionConfig(_JsonMixin):
+    """Attention module of Fig. 3 / Eq. 1-2."""
+
+    # "spatial": Fig. 3 read literally as a picture: 3x3 conv -> ReLU -> 1x1 conv to ONE channel
+    #            -> sigmoid; M is (B, 1, H, W), one weight per position.
+    # "channel": Eq. 1 read literally: global average pooling -> 1x1 convs -> sigmoid; M is
+    #            (B, C, 1, 1), one weight per channel (a squeeze-and-excitation gate).
+    # "none":    no attention (ablation C1): F = U.
+    kind: Literal["spatial", "channel", "none"] = "spatial"
+    hidden_channels: int = 128  # channels of the 3x3 conv ("spatial") or the bottleneck ("channel")
+
+
+@dataclass(frozen=True)
+class SGAERConfig(_JsonMixin):
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    end_channels: int = 256  # channels of the end convolution that turns F into F_G
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class CLSTMConfig(_JsonMixin):
+    """The C-LSTM block: a small CNN per frame, flattened, then an LSTM over time."""
+
+    cnn_channels: tuple[int, ...] = (32, 64, 128)  # one 3x3 conv + ReLU + 2x2 max-pool per entry
+    hidden_size: int = 256  # LSTM width (h_t, c_t)
+    # "fused" = torch.nn.LSTM (fast); "explicit" = Eq. 5-10 step by step. Same parameters.
+    lstm_path: Literal["fused", "explicit"] = "fused"
+
+
+@dataclass(frozen=True)
+class TLERConfig(_JsonMixin):
+    clstm: CLSTMConfig = field(default_factory=CLSTMConfig)
+    end_channels: int = 256  # channels of the end convolution over F'
+    # Kernel of the end convolution over time. It is causal (it sees h_{t-k+1..t}) so a stream
+    # can compute it frame by frame; F_L is its output at the last frame.
+    end_kernel: int = 3
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class StanerConfig(_JsonMixin):
+    """The whole model. ``variant`` selects the ablation of Table 1 (see :func:`ablation_config`)."""
+
+    class_names: tuple[str, ...] = CK_PLUS_CLASSES
+    inputs: InputConfig = field(default_factory=InputConfig)
+    sgaer: SGAERConfig | None = field(default_factory=SGAERConfig)  # None: no SGAER branch
+    tler: TLERConfig | None = field(default_factory=TLERConfig)  # None: no TLER branch
+    alpha: float = 0.5  # Eq. 14: P = alpha * P_G + (1 - alpha) * P_L
+    variant: str = "STANER"
+    preset: str = "paper"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __post_init__(self) -> None:
+        if self.sgaer is None and self.tler is None:
+            raise ValueError("StanerConfig needs at least one branch: sgaer or tler")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
+        if len(self.class_names) < 2:
+            raise ValueError(f"need at least two classes, got {self.class_names}")
+        missing = set(REGIONS) - set(self.inputs.region_sizes)
+        if missing:
+            raise ValueError(f"inputs.region_sizes lacks region(s) {sorted(missing)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_JsonMixin):
+    """Training hyper-parameters; defaults are the paper's (Section 4.2)."""
+
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-4
+    lr_drop_epoch: int = 100  # lr becomes lr_after from this epoch on
+    lr_after: float = 1e-5
+    optimizer: Literal["adam", "sgd"] = "adam"  # the paper does not say; Adam suits lr=1e-4
+    weight_decay: float = 1e-4
+    flip: bool = True  # horizontal flip augmentation
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PreprocessConfig(_JsonMixin):
+    """How raw frames become a Sample (Algorithm 1, steps 1-5). Part of the cache key."""
+
+    # "dlib": HOG face detector + 68-point shape predictor; "given": landmark files shipped with
+    # the data (CK+ Landmarks/ layout); "auto": given when the files exist, else dlib.
+    landmarks: Literal["dlib", "given", "auto"] = "auto"
+    track: bool = True  # detect once, then track the face box from frame to frame
+    redetect_every: int = 0  # 0 = never re-detect while tracking succeeds
+    whole_frame_face: bool = False  # for pre-cropped faces: the whole frame is the face box
+    whole_frame_fallback: bool = False  # where detection finds no face, use the whole frame
+    upscale_below: int = 160  # frames smaller than this (pixels, short side) are upscaled first
+    region_margin: float = 0.15  # margin around each region's landmarks, fraction of box size
+    peak: Literal["last", "displacement"] = "last"  # CK+/Oulu end at the peak -> last frame
+
+
+def _classroom() -> StanerConfig:
+    # Sized so one training step on a batch of 16 takes well under 0.5 s on a 2-core CPU
+    # (benchmarks/bench_model.py measures it).
+    return StanerConfig(
+        inputs=InputConfig(
+            face_size=64, frames=8, region_sizes={"eyes": (24, 64), "nose": (32, 32), "mouth": (24, 48)}
+        ),
+        sgaer=SGAERConfig(
+            frontend=FrontEndConfig(width=0.125),
+            attention=AttentionConfig(hidden_channels=16),
+            end_channels=64,
+            dropout=0.3,
+        ),
+        tler=TLERConfig(
+            clstm=CLSTMConfig(cnn_channels=(8, 16, 32), hidden_size=64), end_channels=64, dropout=0.3
+        ),
+        preset="classroom",
+    )
+
+
+PRESETS = {"paper": StanerConfig, "classroom": _classroom}
+
+
+def preset(name: str, class_names: tuple[str, ...] | None = None) -> StanerConfig:
+    """Return the named preset ("paper" or "classroom"), optionally with other class names."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    cfg = PRESETS[name]()
+    if class_names is not None:
+        cfg = dataclasses.replace(cfg, class_names=tuple(class_names))
+    return cfg
+
+
+def ablation_config(base: StanerConfig, variant: str) -> StanerConfig:
+    """The paper's ablation variants (Table 1) as configurations of ``base``.
+
+    - C1: SGAER without attention (VGG front end -> end conv), alone.
+    - C2: TLER alone.
+    - C3: SGAER (with attention) alone.
+    - C4: C1 fused with C2.
+    - STANER: SGAER fused with TLER.
+    """
+    sgaer = base.sgaer or SGAERConfig()
+    tler = base.tler or TLERConfig()
+    no_attention = dataclasses.replace(sgaer, attention=dataclasses.replace(sgaer.attention, kind="none"))
+    with_attention = sgaer if sgaer.attention.kind != "none" else dataclasses.replace(
+        sgaer, attention=dataclasses.replace(sgaer.attention, kind="spatial")
+    )
+    table = {
+        "C1": (no_attention, None),
+        "C2": (None, tler),
+        "C3": (with_attention, None),
+        "C4": (no_attention, tler),
+        "STANER": (with_attention, tler),
+    }
+    if variant not in table:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    s, t = table[variant]
+    return dataclasses.replace(base, sgaer=s, tler=t, variant=variant)

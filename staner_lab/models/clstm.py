@@ -1,0 +1,103 @@
+"""The C-LSTM block of TLER: a small CNN per frame, flattened to a vector x_t, then an LSTM.
+
+The LSTM has one set of parameters (a ``torch.nn.LSTM``) and two ways to run it:
+
+- fused: ``torch.nn.LSTM`` itself, fast, for training;
+- explicit: Eq. 5-10 step by step through :func:`staner_lab.functional.lstm_step`, recording
+  every gate, for inspection and for streaming one frame at a time.
+
+``tests/test_lstm.py`` proves that both give the same outputs and gradients.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .. import functional as Fn
+from ..config import CLSTMConfig
+from ..outputs import RegionIntermediates
+
+__all__ = ["RegionCNN", "CLSTM", "LSTMState"]
+
+LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
+
+
+class RegionCNN(nn.Module):
+    """Shallow per-frame features: (3x3 conv -> ReLU -> 2x2 max-pool) per entry of ``channels``.
+
+    Shapes: (B, 1, h, w) -> (B, D) with D = channels[-1] * (h / 2^n) * (w / 2^n).
+    """
+
+    def __init__(self, channels: tuple[int, ...], size: tuple[int, int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 1
+        h, w = size
+        for c in channels:
+            layers += [nn.Conv2d(in_ch, c, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            in_ch, h, w = c, h // 2, w // 2
+        if h < 1 or w < 1:
+            raise ValueError(f"region size {size} is too small for {len(channels)} pooling stages")
+        self.layers = nn.Sequential(*layers)
+        self.out_shape = (in_ch, h, w)
+        self.out_dim = in_ch * h * w
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x).flatten(1)  # (B, D)
+
+
+class CLSTM(nn.Module):
+    """One region's C-LSTM. Input (B, T, 1, h, w); output F_r = h_1..h_T (B, T, N)."""
+
+    def __init__(self, config: CLSTMConfig, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.config = config
+        self.size = tuple(size)
+        self.cnn = RegionCNN(config.cnn_channels, self.size)
+        self.lstm = nn.LSTM(self.cnn.out_dim, config.hidden_size, batch_first=True)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.hidden_size
+
+    def frame_features(self, seq: Tensor) -> Tensor:
+        """(B, T, 1, h, w) -> x (B, T, D): the CNN on every frame."""
+        B, T = seq.shape[:2]
+        x = self.cnn(seq.reshape(B * T, *seq.shape[2:]))  # (B*T, D)
+        return x.reshape(B, T, -1)  # (B, T, D)
+
+    def lstm_weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(W (4N, D), R (4N, N), b (4N,)) in nn.LSTM's [i; f; g; o] row order."""
+        lstm = self.lstm
+        return lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
+
+    def step(self, x_t: Tensor, state: LSTMState | None = None) -> Fn.LSTMStep:
+        """One explicit LSTM step (Eq. 5-10) on features x_t (B, D); used by streaming."""
+        if state is None:
+            zeros = x_t.new_zeros(x_t.shape[0], self.hidden_size)
+            state = (zeros, zeros)
+        W, R, b = self.lstm_weights()
+        return Fn.lstm_step(x_t, state[0], state[1], W, R, b)
+
+    def run_explicit(self, x: Tensor) -> Fn.LSTMStep:
+        """Eq. 5-10 over all steps; every field of the result is stacked to (B, T, N)."""
+        W, R, b = self.lstm_weights()
+        h = c = x.new_zeros(x.shape[0], self.hidden_size)
+        steps = []
+        for t in range(x.shape[1]):
+            s = Fn.lstm_step(x[:, t], h, c, W, R, b)
+            h, c = s.h, s.c
+            steps.append(s)
+        return Fn.LSTMStep(*(torch.stack(field, dim=1) for field in zip(*steps)))
+
+    def forward(self, seq: Tensor) -> Tensor:
+        x = self.frame_features(seq)
+        if self.config.lstm_path == "fused":
+            return self.lstm(x)[0]  # (B, T, N)
+        return self.run_explicit(x).h
+
+    def forward_intermediates(self, seq: Tensor) -> RegionIntermediates:
+        x = self.frame_features(seq)
+        s = self.run_explicit(x)
+        return RegionIntermediates(features=x, f=s.f, i=s.i, g=s.g, o=s.o, c=s.c, h=s.h)

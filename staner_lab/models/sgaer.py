@@ -1,0 +1,65 @@
+"""SGAER: front end -> attention -> end convolution -> classifier (Fig. 2, Eq. 1-4)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .. import functional as Fn
+from ..config import SGAERConfig
+from ..outputs import SGAERIntermediates
+from .attention import AttentionModule
+from .vgg import VGGFrontEnd
+
+__all__ = ["SGAER", "EndConv2d"]
+
+
+class EndConv2d(nn.Module):
+    """SGAER's end convolution (size not given in the paper): two 3x3 convs with a pool between,
+    then global average pooling to a vector. (B, C, H, W) -> F_G (B, E)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, F: Tensor) -> Tensor:
+        x = self.pool(self.relu(self.conv1(F)))  # (B, E, H/2, W/2)
+        x = self.relu(self.conv2(x))
+        return x.mean(dim=(2, 3))  # (B, E)
+
+
+class SGAER(nn.Module):
+    """Spatial-global attention branch on the peak face I_p.
+
+    Args:
+        config: front end, attention (kind "none" gives ablation C1) and end-conv sizes.
+        num_classes: K.
+
+    Shapes:
+        peak (B, 1, S, S) -> logits (B, K).
+    """
+
+    def __init__(self, config: SGAERConfig, num_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        self.frontend = VGGFrontEnd(config.frontend)
+        C = self.frontend.out_channels
+        self.attention = AttentionModule(C, config.attention) if config.attention.kind != "none" else None
+        self.end_conv = EndConv2d(C, config.end_channels)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.end_channels, num_classes)
+
+    def forward(self, peak: Tensor) -> Tensor:
+        U = self.frontend(peak)
+        F = self.attention(U)[1] if self.attention is not None else U
+        return self.classifier(self.dropout(self.end_conv(F)))
+
+    def forward_intermediates(self, peak: Tensor) -> SGAERIntermediates:
+        U = self.frontend(peak)  # (B, C, S/8, S/8)
+        M, F = self.attention(U) if self.attention is not None else (None, U)  # Eq. 1-2
+        F_G = self.end_conv(F)  # (B, E)
+        logits = self.classifier(self.dropout(F_G))  # (B, K)
+        return SGAERIntermediates(U=U, M=M, F=F, F_G=F_G, logits=logits, P_G=Fn.softmax(logits.float()))
+

@@ -1,0 +1,107 @@
+"""Checkpoint round trip, weights_only loading, corrupt/foreign files; ImageNet VGG weights."""
+
+import pickle
+
+import pytest
+import torch
+
+from staner_lab.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from staner_lab.config import StanerConfig, preset
+from staner_lab.models import STANER, VGGFrontEnd, VGGWeightsError, load_vgg16_weights
+
+
+def test_round_trip_gives_identical_outputs_and_config(tmp_path):
+    torch.manual_seed(0)
+    model = STANER(preset("classroom")).eval()
+    path = save_checkpoint(tmp_path / "m.pt", model, extra={"epoch": 3, "note": "x"})
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    peak, regions = model.example_inputs(2)
+    with torch.no_grad():
+        assert torch.equal(model(peak, regions).P, loaded(peak, regions).P)
+    assert load_checkpoint(path)["extra"] == {"epoch": 3, "note": "x"}
+    assert not list(tmp_path.glob("*.tmp"))  # atomic write left no temporary file
+
+
+def test_checkpoint_with_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "staner-lab/1", "x": Evil()}, path)
+    with pytest.raises(CheckpointError, match="refused for safety"):
+        load_checkpoint(path)
+
+
+def test_corrupt_foreign_and_missing_checkpoints_give_clear_errors(tmp_path):
+    model = STANER(preset("classroom"))
+    good = save_checkpoint(tmp_path / "good.pt", model)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated.pt.*not a readable"):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weight": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not a staner-lab checkpoint"):
+        load_model(foreign)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(pickle.dumps([1, 2, 3]) + b"garbage")
+    with pytest.raises(CheckpointError):
+        load_model(junk)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "nope.pt")
+
+
+def test_checkpoint_from_another_preset_or_class_list_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", STANER(preset("classroom")))
+    with pytest.raises(CheckpointError, match="classes"):
+        load_model(path, expect=preset("classroom", class_names=("a", "b")))
+    with pytest.raises(CheckpointError, match="'classroom' model"):
+        load_model(path, expect=StanerConfig())
+
+
+def _torchvision_like_vgg16_state(seed=0):
+    """A state dict with torchvision vgg16's names and shapes (features + classifier)."""
+    g = torch.Generator().manual_seed(seed)
+    state, in_ch, idx = {}, 3, 0
+    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
+        if v == "M":
+            idx += 1
+            continue
+        state[f"features.{idx}.weight"] = torch.randn(v, in_ch, 3, 3, generator=g) * 0.01
+        state[f"features.{idx}.bias"] = torch.randn(v, generator=g) * 0.01
+        in_ch, idx = v, idx + 2
+    state["classifier.0.weight"] = torch.zeros(4, 4)  # shape irrelevant; must be ignored
+    return state
+
+
+def test_imagenet_vgg16_state_dict_loads_and_gray_sum_matches_repeat(tmp_path):
+    state = _torchvision_like_vgg16_state()
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    cfg = preset("paper").sgaer.frontend
+    fe_sum = VGGFrontEnd(cfg).eval()
+    loaded = load_vgg16_weights(fe_sum, path)
+    assert "features.21.weight" in loaded and len(loaded) == 20
+    torch.testing.assert_close(fe_sum.features[21].weight, state["features.21.weight"])
+    import dataclasses
+    fe_rep = VGGFrontEnd(dataclasses.replace(cfg, grayscale="repeat")).eval()
+    load_vgg16_weights(fe_rep, path)
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fe_sum(x), fe_rep(x), atol=1e-5, rtol=1e-4)
+
+
+def test_vgg_weights_missing_or_mismatched_give_the_fix(tmp_path):
+    fe = VGGFrontEnd(preset("paper").sgaer.frontend)
+    with pytest.raises(VGGWeightsError, match="never downloads"):
+        load_vgg16_weights(fe, tmp_path / "absent.pth")
+    path = tmp_path / "vgg16.pth"
+    torch.save(_torchvision_like_vgg16_state(), path)
+    with pytest.raises(VGGWeightsError, match="width=1.0"):
+        load_vgg16_weights(VGGFrontEnd(preset("classroom").sgaer.frontend), path)
+    other = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, other)
+    with pytest.raises(VGGWeightsError, match="torchvision vgg16"):
+        load_vgg16_weights(fe, other)

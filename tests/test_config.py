@@ -1,0 +1,38 @@
+import dataclasses
+
+import pytest
+
+from staner_lab.config import (VARIANTS, PreprocessConfig, StanerConfig, TrainConfig, ablation_config,
+                               preset)
+
+
+@pytest.mark.parametrize("name", ["paper", "classroom"])
+def test_presets_round_trip_through_json(name):
+    cfg = preset(name)
+    assert StanerConfig.from_json(cfg.to_json()) == cfg
+    for variant in VARIANTS:
+        v = ablation_config(cfg, variant)
+        assert StanerConfig.from_json(v.to_json()) == v
+    assert TrainConfig.from_json(TrainConfig().to_json()) == TrainConfig()
+    assert PreprocessConfig.from_json(PreprocessConfig().to_json()) == PreprocessConfig()
+
+
+def test_paper_defaults_of_training():
+    t = TrainConfig()
+    assert (t.epochs, t.batch_size, t.lr, t.lr_drop_epoch, t.lr_after) == (150, 64, 1e-4, 100, 1e-5)
+    assert preset("paper").alpha == 0.5
+
+
+def test_bad_configs_name_the_field():
+    with pytest.raises(ValueError, match="unknown field"):
+        StanerConfig.from_dict({"colour": 1})
+    with pytest.raises(ValueError, match="sgaer.attention.kind"):
+        d = preset("classroom").to_dict()
+        d["sgaer"]["attention"]["kind"] = "global"
+        StanerConfig.from_dict(d)
+    with pytest.raises(ValueError, match="alpha"):
+        dataclasses.replace(preset("classroom"), alpha=1.5)
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("huge")
+    with pytest.raises(ValueError, match="unknown variant"):
+        ablation_config(preset("classroom"), "C9")

@@ -1,0 +1,186 @@
+"""Shapes, invariants, ablation variants, gradients and determinism of the STANER models."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from staner_lab.config import REGIONS, VARIANTS, AttentionConfig, ablation_config, preset
+from staner_lab.models import STANER, VGGFrontEnd
+from staner_lab.models.vgg import CONV_NAMES
+
+
+def _model(name="classroom", variant="STANER", seed=0, **replace):
+    torch.manual_seed(seed)
+    cfg = ablation_config(preset(name), variant)
+    if replace:
+        cfg = dataclasses.replace(cfg, **replace)
+    return STANER(cfg)
+
+
+@pytest.mark.parametrize("name", ["classroom", "paper"])
+def test_every_intermediate_has_the_documented_shape(name):
+    model = _model(name).eval()
+    cfg = model.config
+    B, T, K = 2, cfg.inputs.frames, cfg.num_classes
+    peak, regions = model.example_inputs(B)
+    with torch.no_grad():
+        it = model.forward_intermediates(peak, regions)
+    C = model.sgaer.frontend.out_channels
+    side = cfg.inputs.face_size // 8
+    assert C == round(512 * cfg.sgaer.frontend.width)
+    assert it.U.shape == (B, C, side, side)
+    assert it.M.shape == (B, 1, side, side)
+    assert it.F.shape == it.U.shape
+    assert it.F_G.shape == (B, cfg.sgaer.end_channels)
+    assert it.P_G.shape == it.P_L.shape == it.P.shape == (B, K)
+    N = cfg.tler.clstm.hidden_size
+    for r in REGIONS:
+        ri = it.tler.regions[r]
+        assert ri.features.shape == (B, T, model.tler.clstm[r].cnn.out_dim)
+        for gate in (ri.f, ri.i, ri.g, ri.o, ri.c, ri.h):
+            assert gate.shape == (B, T, N)
+    assert it.F_prime.shape == (B, T, 3 * N)
+    assert it.F_L.shape == (B, cfg.tler.end_channels)
+
+
+def test_paper_frontend_is_vgg16_conv1_1_to_conv4_3():
+    fe = VGGFrontEnd(preset("paper").sgaer.frontend)
+    convs = [m for m in fe.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 10 and len(CONV_NAMES) == 10
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512]
+    # torchvision's vgg16().features indices of the ten convolutions
+    assert list(fe.conv_index.values()) == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21]
+    assert fe.conv_index["conv4_3"] == 21
+
+
+def test_M_in_unit_interval_and_F_equals_one_plus_M_times_U():
+    model = _model().eval()
+    peak, regions = model.example_inputs(3)
+    it = model.forward_intermediates(peak, regions)
+    assert it.M.min() >= 0 and it.M.max() <= 1
+    torch.testing.assert_close(it.F, (1 + it.M) * it.U)
+
+
+def test_channel_attention_reading_gives_a_per_channel_gate():
+    base = preset("classroom")
+    cfg = dataclasses.replace(base, sgaer=dataclasses.replace(
+        base.sgaer, attention=AttentionConfig(kind="channel", hidden_channels=8)))
+    model = STANER(cfg).eval()
+    it = model.forward_intermediates(*model.example_inputs(2))
+    assert it.M.shape == (2, model.sgaer.frontend.out_channels, 1, 1)
+    torch.testing.assert_close(it.F, (1 + it.M) * it.U)
+
+
+def test_forward_equals_forward_intermediates_and_probabilities_sum_to_one():
+    model = _model().eval()
+    peak, regions = model.example_inputs(4)
+    with torch.no_grad():
+        out = model(peak, regions)
+        it = model.forward_intermediates(peak, regions)
+    torch.testing.assert_close(out.P, it.P, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.P_G, it.P_G, atol=1e-6, rtol=0)
+    for P in (out.P, out.P_G, out.P_L):
+        torch.testing.assert_close(P.sum(-1), torch.ones(4))
+        assert torch.isfinite(P).all()
+
+
+def test_fused_probabilities_move_with_alpha():
+    model = _model().eval()
+    peak, regions = model.example_inputs(2)
+    with torch.no_grad():
+        out = {a: model(peak, regions, alpha=a) for a in (0.0, 0.3, 1.0)}
+    torch.testing.assert_close(out[0.0].P, out[0.0].P_L)
+    torch.testing.assert_close(out[1.0].P, out[1.0].P_G)
+    torch.testing.assert_close(out[0.3].P, 0.3 * out[0.3].P_G + 0.7 * out[0.3].P_L)
+    assert not torch.allclose(out[0.0].P, out[1.0].P)
+
+
+def test_joint_loss_sends_gradient_to_every_parameter_of_both_branches():
+    model = _model().train()
+    peak, regions = model.example_inputs(4)
+    out = model(peak, regions)
+    loss = model.loss(out, torch.tensor([0, 1, 2, 3]))
+    expected = (torch.nn.functional.cross_entropy(out.logits_G, torch.tensor([0, 1, 2, 3]))
+                + torch.nn.functional.cross_entropy(out.logits_L, torch.tensor([0, 1, 2, 3])))
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_each_ablation_variant_builds_runs_and_lacks_what_it_should(variant):
+    model = _model(variant=variant).eval()
+    peak, regions = model.example_inputs(2)
+    out = model(peak, regions)
+    it = model.forward_intermediates(peak, regions)
+    has_sgaer = variant in ("C1", "C3", "C4", "STANER")
+    has_tler = variant in ("C2", "C4", "STANER")
+    has_attention = variant in ("C3", "STANER")
+    assert (model.sgaer is not None) == has_sgaer and (out.P_G is not None) == has_sgaer
+    assert (model.tler is not None) == has_tler and (out.P_L is not None) == has_tler
+    if has_sgaer:
+        assert (model.sgaer.attention is not None) == has_attention
+        assert (it.M is not None) == has_attention
+        if not has_attention:
+            assert it.F is it.U
+    assert not any("attention" in n for n, _ in model.named_parameters()) or has_attention
+    torch.testing.assert_close(out.P.sum(-1), torch.ones(2))
+    model.loss(out, torch.tensor([1, 2])).backward()
+
+
+def test_single_branch_variants_ignore_the_missing_input():
+    c2 = _model(variant="C2").eval()
+    _, regions = c2.example_inputs(1)
+    assert c2(None, regions).P.shape == (1, 7)
+    c3 = _model(variant="C3").eval()
+    peak, _ = c3.example_inputs(1)
+    assert c3(peak, None).P.shape == (1, 7)
+
+
+def test_forward_registers_no_hooks():
+    model = _model().eval()
+    peak, regions = model.example_inputs(1)
+    model.forward_intermediates(peak, regions)
+    model(peak, regions)
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+
+
+def test_one_frame_and_longer_sequences_are_valid():
+    model = _model().eval()
+    for T in (1, 20):
+        peak, regions = model.example_inputs(2, frames=T)
+        assert model.forward_intermediates(peak, regions).tler.regions["eyes"].h.shape[1] == T
+
+
+def test_bad_input_shapes_name_the_input():
+    model = _model().eval()
+    peak, regions = model.example_inputs(1)
+    with pytest.raises(ValueError, match="peak face: expected \\(B, 1, 64, 64\\)"):
+        model(peak[..., :32], regions)
+    bad = dict(regions, mouth=regions["mouth"][..., :10])
+    with pytest.raises(ValueError, match="regions\\['mouth'\\]"):
+        model(peak, bad)
+    with pytest.raises(ValueError, match="expected keys"):
+        model(peak, {"eyes": regions["eyes"]})
+
+
+def test_seeded_runs_are_deterministic():
+    def run():
+        model = _model(seed=123).train()
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        peak, regions = model.example_inputs(4, generator=torch.Generator().manual_seed(5))
+        torch.manual_seed(7)  # dropout
+        for _ in range(2):
+            loss = model.loss(model(peak, regions), torch.tensor([0, 1, 2, 3]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return loss.item(), [p.detach().clone() for p in model.parameters()]
+
+    (l1, p1), (l2, p2) = run(), run()
+    assert l1 == l2
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2))
