@@ -1,0 +1,526 @@
+"""Face boxes and 68 facial landmarks for every frame of a sequence (Algorithm 1, step 2).
+
+Two backends share one protocol, :class:`LandmarkBackend`:
+
+- :class:`DlibBackend`: dlib's HOG face detector plus the 68-point shape predictor (the tool the
+  paper names). It detects once and then *tracks*: the face box of frame ``t`` is derived from the
+  landmarks of frame ``t-1``, so only the cheap shape predictor runs on most frames.
+- :class:`GivenLandmarksBackend`: landmarks shipped with the data (CK+ ``Landmarks/`` files, or
+  arrays for synthetic data); no detector runs.
+
+Landmarks follow the dlib / iBUG 68-point order (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47,
+mouth 48-67) and are (x, y) in the pixels of the frames passed in.
+
+>>> track = DlibBackend().detect(frames)        # doctest: +SKIP
+>>> track.landmarks.shape, track.detected_frames  # doctest: +SKIP
+((12, 68, 2), 1)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "N_LANDMARKS",
+    "SHAPE_PREDICTOR_ENV",
+    "DlibBackend",
+    "FaceNotFoundError",
+    "FaceTrack",
+    "GivenLandmarksBackend",
+    "LandmarkBackend",
+    "as_gray_frames",
+    "load_dlib_models",
+    "read_landmark_file",
+    "shape_predictor_path",
+]
+
+#: Number of landmarks of the iBUG / dlib markup.
+N_LANDMARKS = 68
+#: Environment variable that overrides the location of the 68-point shape predictor file.
+SHAPE_PREDICTOR_ENV = "STANER_DLIB_68"
+_MODEL_NAME = "shape_predictor_68_face_landmarks.dat"
+
+FrameInput = Sequence[np.ndarray] | np.ndarray
+
+
+class FaceNotFoundError(ValueError):
+    """No face was found in a frame.
+
+    Attributes:
+        frame_index: index of the frame within the sequence.
+        name: the frame's file name (or video frame label) when the caller passed names.
+    """
+
+    def __init__(self, frame_index: int, name: str | None = None, detail: str = "") -> None:
+        self.frame_index = frame_index
+        self.name = name
+        where = f"frame {frame_index}" + (f" ({name})" if name else "")
+        msg = (
+            f"no face found in {where}{': ' + detail if detail else ''}. If the frames are already "
+            "cropped to the face, use whole_frame_face=True (CLI: --whole-frame-face) so the whole "
+            "frame is taken as the face box; whole_frame_fallback=True uses the whole frame only on "
+            "frames where detection fails."
+        )
+        super().__init__(msg)
+
+
+@dataclass(frozen=True, eq=False)
+class FaceTrack:
+    """Face boxes and landmarks for every frame of one sequence.
+
+    Attributes:
+        boxes: (T, 4) float64 face box (x0, y0, x1, y1) that the shape predictor used, frame pixels.
+        landmarks: (T, 68, 2) float32 landmarks (x, y), frame pixels.
+        found: (T,) bool; False only where the landmarks come from the whole-frame fallback
+            because no face was detected.
+        detected: (T,) bool; True where the face detector ran on that frame.
+    """
+
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    found: np.ndarray
+    detected: np.ndarray
+
+    @property
+    def detected_frames(self) -> int:
+        """How many frames the face detector actually ran on (1 when tracking a stable face)."""
+        return int(np.count_nonzero(self.detected))
+
+    def __len__(self) -> int:
+        return int(self.landmarks.shape[0])
+
+
+@runtime_checkable
+class LandmarkBackend(Protocol):
+    """Anything that turns grayscale frames into a :class:`FaceTrack`."""
+
+    def detect(self, frames: FrameInput, names: Sequence[str] | None = None) -> FaceTrack:
+        """Landmark every frame.
+
+        Args:
+            frames: list of (H, W) uint8 grayscale frames, or a (T, H, W) uint8 array.
+            names: optional per-frame names (file names) used in error messages.
+
+        Returns:
+            A FaceTrack with T entries.
+        """
+        ...
+
+
+def as_gray_frames(frames: FrameInput) -> list[np.ndarray]:
+    """Check and normalise frames to a list of C-contiguous (H, W) uint8 arrays.
+
+    Args:
+        frames: (T, H, W) uint8 array, or a list of (H, W) uint8 / (H, W, 3) BGR uint8 arrays.
+
+    Returns:
+        List of T contiguous (H, W) uint8 arrays.
+
+    Raises:
+        ValueError: empty input, wrong rank or dtype.
+    """
+    if isinstance(frames, np.ndarray) and frames.ndim == 2:
+        frames = [frames]
+    seq = list(frames)
+    if not seq:
+        raise ValueError("no frames given: a sequence needs at least one frame")
+    out = []
+    for i, f in enumerate(seq):
+        f = np.asarray(f)
+        if f.dtype != np.uint8:
+            raise ValueError(f"frame {i}: expected uint8 pixels, got {f.dtype}")
+        if f.ndim == 3 and f.shape[2] in (3, 4):
+            f = cv2.cvtColor(f, cv2.COLOR_BGR2GRAY if f.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        if f.ndim != 2:
+            raise ValueError(f"frame {i}: expected a (H, W) grayscale frame, got shape {f.shape}")
+        out.append(np.ascontiguousarray(f))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# dlib models: located without importing face_recognition_models, loaded lazily and once.
+# --------------------------------------------------------------------------------------------
+
+_MODEL_CACHE: dict[str, Any] = {}
+_MODEL_LOCK = threading.Lock()
+
+
+def shape_predictor_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Locate the dlib 68-point shape predictor file.
+
+    Order: explicit ``path``; the ``STANER_DLIB_68`` environment variable; the file shipped by the
+    ``face_recognition_models`` package (found with ``importlib.util.find_spec`` without importing
+    the package, whose ``__init__`` needs the removed ``pkg_resources``).
+
+    Args:
+        path: explicit file path, or None.
+
+    Returns:
+        Path of an existing file.
+
+    Raises:
+        FileNotFoundError: naming the expected path and how to fix it.
+    """
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"dlib 68-point shape predictor not found at {p} (explicit path)")
+        return p
+    env = os.environ.get(SHAPE_PREDICTOR_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"dlib 68-point shape predictor not found at {p} (from ${SHAPE_PREDICTOR_ENV}); "
+                f"point ${SHAPE_PREDICTOR_ENV} at {_MODEL_NAME} or unset it to use the file of "
+                "the face-recognition-models package"
+            )
+        return p
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"dlib 68-point shape predictor {_MODEL_NAME} not found: the package "
+            "face_recognition_models is not installed. Fix: pip install face-recognition-models "
+            f"(or set ${SHAPE_PREDICTOR_ENV} to the path of {_MODEL_NAME})"
+        )
+    p = Path(next(iter(spec.submodule_search_locations))) / "models" / _MODEL_NAME
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"dlib 68-point shape predictor not found at {p}. Fix: pip install --force-reinstall "
+            f"face-recognition-models (or set ${SHAPE_PREDICTOR_ENV} to the path of {_MODEL_NAME})"
+        )
+    return p
+
+
+def load_dlib_models(path: str | os.PathLike[str] | None = None) -> tuple[Any, Any]:
+    """Return ``(hog_detector, shape_predictor)``, loading each at most once per process.
+
+    Args:
+        path: shape predictor file; see :func:`shape_predictor_path`.
+    """
+    import dlib  # imported lazily: only the dlib backend needs it
+
+    model = str(shape_predictor_path(path).resolve())
+    with _MODEL_LOCK:
+        if "detector" not in _MODEL_CACHE:
+            _MODEL_CACHE["detector"] = dlib.get_frontal_face_detector()
+        key = "predictor:" + model
+        if key not in _MODEL_CACHE:
+            _MODEL_CACHE[key] = dlib.shape_predictor(model)
+        return _MODEL_CACHE["detector"], _MODEL_CACHE[key]
+
+
+# --------------------------------------------------------------------------------------------
+# dlib backend
+# --------------------------------------------------------------------------------------------
+
+# Detector box relative to the landmarks' bounding box: (dcx, dcy) centre offset as a fraction of
+# the landmark box size, and (sw, sh) size ratio. Measured on frontal faces; used after a
+# whole-frame fallback. After a real detection the relation is measured on that frame instead.
+_DEFAULT_CALIBRATION = (-0.03, -0.07, 0.95, 0.95)
+
+
+def _bbox(points: np.ndarray) -> np.ndarray:
+    return np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+
+
+def _calibrate(box: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    lb = _bbox(landmarks)
+    lw, lh = max(lb[2] - lb[0], 1.0), max(lb[3] - lb[1], 1.0)
+    return (
+        ((box[0] + box[2]) - (lb[0] + lb[2])) / 2 / lw,
+        ((box[1] + box[3]) - (lb[1] + lb[3])) / 2 / lh,
+        (box[2] - box[0]) / lw,
+        (box[3] - box[1]) / lh,
+    )
+
+
+def _box_from_landmarks(landmarks: np.ndarray, calib: tuple[float, float, float, float]) -> np.ndarray:
+    lb = _bbox(landmarks)
+    lw, lh = lb[2] - lb[0], lb[3] - lb[1]
+    cx = (lb[0] + lb[2]) / 2 + calib[0] * lw
+    cy = (lb[1] + lb[3]) / 2 + calib[1] * lh
+    w, h = calib[2] * lw, calib[3] * lh
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class DlibBackend:
+    """dlib HOG face detector + 68-point shape predictor, with frame-to-frame tracking.
+
+    Args:
+        track: detect on the first frame only, then derive each frame's box from the previous
+            frame's landmarks and run only the shape predictor. Re-detects when the tracked face
+            looks lost (degenerate box, centre outside the frame, size jump vs. the detection).
+        redetect_every: when > 0 and tracking, also re-detect every this many frames.
+        whole_frame_face: the whole frame is the face box on every frame; no detector runs. For
+            faces that are already cropped, where the HOG detector often finds nothing.
+        upscale_below: frames whose short side is below this many pixels are upscaled to it
+            (bilinear) before detection and landmarking; coordinates are mapped back.
+        whole_frame_fallback: where detection finds no face, use the whole frame as the face box
+            (``found`` is False there) instead of raising :class:`FaceNotFoundError`.
+        model_path: explicit shape predictor file (else ``$STANER_DLIB_68``, else the
+            face-recognition-models package).
+        min_similarity: tracking is also taken as lost when the normalised cross-correlation
+            between the face patch of the previous frame and the tracked patch of this frame
+            (both 24x24, under the landmarks' bounding box) falls below this value: the face
+            jumped further than the shape predictor can follow, or left the frame.
+    """
+
+    def __init__(
+        self,
+        track: bool = True,
+        redetect_every: int = 0,
+        whole_frame_face: bool = False,
+        upscale_below: int = 160,
+        whole_frame_fallback: bool = False,
+        model_path: str | os.PathLike[str] | None = None,
+        min_similarity: float = 0.5,
+    ) -> None:
+        if redetect_every < 0:
+            raise ValueError(f"redetect_every must be >= 0, got {redetect_every}")
+        if upscale_below < 0:
+            raise ValueError(f"upscale_below must be >= 0, got {upscale_below}")
+        self.track = track
+        self.redetect_every = redetect_every
+        self.whole_frame_face = whole_frame_face
+        self.upscale_below = upscale_below
+        self.whole_frame_fallback = whole_frame_fallback
+        self.model_path = model_path
+        self.min_similarity = min_similarity
+
+    def __repr__(self) -> str:
+        return (
+            f"DlibBackend(track={self.track}, redetect_every={self.redetect_every}, "
+            f"whole_frame_face={self.whole_frame_face}, upscale_below={self.upscale_below}, "
+            f"whole_frame_fallback={self.whole_frame_fallback})"
+        )
+
+    # -- helpers working in the (possibly upscaled) working image ------------------------------
+
+    def _working(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        short = min(frame.shape[:2])
+        if self.upscale_below and short < self.upscale_below:
+            scale = self.upscale_below / short
+            size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
+            return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR), scale
+        return frame, 1.0
+
+    @staticmethod
+    def _detect_boxes(detector: Any, image: np.ndarray) -> list[np.ndarray]:
+        for upsample in (0, 1):  # a second pass with 2x upsampling finds smaller faces
+            rects = detector(image, upsample)
+            if len(rects):
+                return [np.array([r.left(), r.top(), r.right(), r.bottom()], float) for r in rects]
+        return []
+
+    @staticmethod
+    def _predict(predictor: Any, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        import dlib
+
+        rect = dlib.rectangle(*(round(float(v)) for v in box))
+        shape = predictor(image, rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+    @staticmethod
+    def _patch(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """Zero-mean, unit-norm 24x24 patch under the landmarks' bounding box (edge padded)."""
+        lb = np.round(_bbox(landmarks)).astype(int)
+        h, w = image.shape
+        x0, y0 = max(lb[0], 0), max(lb[1], 0)
+        x1, y1 = min(max(lb[2], x0 + 1), w), min(max(lb[3], y0 + 1), h)
+        if x1 <= x0 or y1 <= y0:
+            return np.zeros((24, 24), np.float32)
+        p = cv2.resize(image[y0:y1, x0:x1], (24, 24), interpolation=cv2.INTER_AREA).astype(np.float32)
+        p -= p.mean()
+        n = float(np.linalg.norm(p))
+        return p / n if n > 1e-6 else np.zeros_like(p)
+
+    @staticmethod
+    def _lost(landmarks: np.ndarray, ref_size: float, shape: tuple[int, int]) -> bool:
+        lb = _bbox(landmarks)
+        w, h = lb[2] - lb[0], lb[3] - lb[1]
+        cx, cy = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
+        if w < 8 or h < 8 or not 0.4 < w / h < 2.5:
+            return True
+        if not (0 <= cx < shape[1] and 0 <= cy < shape[0]):
+            return True
+        size = np.sqrt(w * h)
+        return not 0.5 < size / max(ref_size, 1e-6) < 2.0
+
+    def detect(self, frames: FrameInput, names: Sequence[str] | None = None) -> FaceTrack:
+        """Landmark every frame; see :meth:`LandmarkBackend.detect`.
+
+        Raises:
+            FaceNotFoundError: no face on a frame where detection ran (and no fallback).
+        """
+        gray = as_gray_frames(frames)
+        n = len(gray)
+        if names is not None and len(names) != n:
+            raise ValueError(f"got {len(names)} names for {n} frames")
+        detector, predictor = load_dlib_models(self.model_path)
+        boxes = np.zeros((n, 4))
+        marks = np.zeros((n, N_LANDMARKS, 2), np.float32)
+        found = np.ones(n, bool)
+        detected = np.zeros(n, bool)
+
+        prev: np.ndarray | None = None  # previous landmarks, working-image pixels
+        prev_patch: np.ndarray | None = None
+        prev_scale = 1.0
+        calib = _DEFAULT_CALIBRATION
+        ref_size = 0.0
+        last_detect = 0
+        for i, frame in enumerate(gray):
+            image, scale = self._working(frame)
+            h, w = image.shape
+            whole = np.array([0.0, 0.0, w - 1.0, h - 1.0])
+            name = names[i] if names is not None else None
+            box: np.ndarray | None = None
+            pts: np.ndarray | None = None
+            if self.whole_frame_face:
+                box = whole
+                pts = self._predict(predictor, image, box)
+            else:
+                want_detect = (
+                    not self.track
+                    or prev is None
+                    or (self.redetect_every > 0 and i - last_detect >= self.redetect_every)
+                )
+                if not want_detect:
+                    assert prev is not None
+                    box = _box_from_landmarks(prev * (scale / prev_scale), calib)
+                    pts = self._predict(predictor, image, box)
+                    similar = float(np.sum(self._patch(image, pts) * prev_patch)) >= self.min_similarity
+                    if not similar or self._lost(pts, ref_size * scale, image.shape):
+                        want_detect, box, pts = True, None, None
+                if want_detect:
+                    detected[i] = True
+                    last_detect = i
+                    cands = self._detect_boxes(detector, image)
+                    if cands:
+                        if prev is not None:  # keep following the same face
+                            pbox = _box_from_landmarks(prev * (scale / prev_scale), calib)
+                            box = max(cands, key=lambda b: (_iou(b, pbox), (b[2] - b[0]) * (b[3] - b[1])))
+                        else:
+                            box = max(cands, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+                        pts = self._predict(predictor, image, box)
+                        calib = _calibrate(box, pts)
+                        lb = _bbox(pts)
+                        ref_size = np.sqrt((lb[2] - lb[0]) * (lb[3] - lb[1])) / scale
+                    elif self.whole_frame_fallback:
+                        box, found[i] = whole, False
+                        pts = self._predict(predictor, image, box)
+                        calib = _DEFAULT_CALIBRATION
+                        lb = _bbox(pts)
+                        ref_size = np.sqrt(max((lb[2] - lb[0]) * (lb[3] - lb[1]), 1.0)) / scale
+                    else:
+                        raise FaceNotFoundError(i, name, "the HOG face detector found no face")
+            assert box is not None and pts is not None
+            prev, prev_scale = pts, scale
+            if self.track and not self.whole_frame_face:
+                prev_patch = self._patch(image, pts)
+            boxes[i] = box / scale
+            marks[i] = (pts / scale).astype(np.float32)
+        return FaceTrack(boxes=boxes, landmarks=marks, found=found, detected=detected)
+
+
+# --------------------------------------------------------------------------------------------
+# Given landmarks
+# --------------------------------------------------------------------------------------------
+
+
+def read_landmark_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read one CK+ landmark file: 68 lines of ``x y`` floats (e.g. ``2.3700000e+02  2.1e+02``).
+
+    Args:
+        path: the file.
+
+    Returns:
+        (68, 2) float32 landmarks (x, y).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: malformed content; the message names the file and the line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"landmark file not found: {p}")
+    rows: list[tuple[float, float]] = []
+    with p.open("r", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            parts = text.replace(",", " ").split()
+            if len(parts) != 2:
+                raise ValueError(
+                    f"{p}, line {lineno}: expected two numbers 'x y', got {len(parts)} field(s): {text!r}"
+                )
+            try:
+                x, y = float(parts[0]), float(parts[1])
+            except ValueError:
+                raise ValueError(f"{p}, line {lineno}: not a number in {text!r}") from None
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise ValueError(f"{p}, line {lineno}: non-finite coordinate in {text!r}")
+            rows.append((x, y))
+    if len(rows) != N_LANDMARKS:
+        raise ValueError(f"{p}: expected {N_LANDMARKS} landmark lines 'x y', found {len(rows)}")
+    return np.asarray(rows, dtype=np.float32)
+
+
+class GivenLandmarksBackend:
+    """Landmarks that come with the data; no detector runs (``detected_frames == 0``).
+
+    Args:
+        landmarks: per-frame landmark files (CK+ ``Landmarks/`` layout, one file per frame), or a
+            (T, 68, 2) array (synthetic data).
+    """
+
+    def __init__(self, landmarks: Sequence[str | os.PathLike[str]] | np.ndarray) -> None:
+        if isinstance(landmarks, np.ndarray):
+            arr = np.asarray(landmarks, dtype=np.float32)
+            if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 2):
+                raise ValueError(f"given landmarks must be (T, 68, 2), got {arr.shape}")
+            self._array: np.ndarray | None = arr
+            self.paths: tuple[Path, ...] = ()
+        else:
+            self._array = None
+            self.paths = tuple(Path(p) for p in landmarks)
+            if not self.paths:
+                raise ValueError("GivenLandmarksBackend needs at least one landmark file")
+
+    def __repr__(self) -> str:
+        n = len(self._array) if self._array is not None else len(self.paths)
+        return f"GivenLandmarksBackend({n} frames)"
+
+    def read(self) -> np.ndarray:
+        """All landmarks, (T, 68, 2) float32."""
+        if self._array is not None:
+            return self._array
+        return np.stack([read_landmark_file(p) for p in self.paths])
+
+    def detect(self, frames: FrameInput, names: Sequence[str] | None = None) -> FaceTrack:
+        """Return the given landmarks for ``frames`` (checked for count); boxes bound them."""
+        n = len(frames) if not (isinstance(frames, np.ndarray) and frames.ndim == 2) else 1
+        marks = self.read()
+        if len(marks) != n:
+            src = f"{len(self.paths)} landmark files (first: {self.paths[0]})" if self.paths else "array"
+            raise ValueError(f"{src} for {n} frames: need exactly one landmark set per frame")
+        boxes = np.stack([_bbox(m) for m in marks]).astype(np.float64)
+        return FaceTrack(boxes=boxes, landmarks=marks, found=np.ones(n, bool), detected=np.zeros(n, bool))

@@ -1,0 +1,359 @@
+"""Tests of the synthetic expression generator (staner_lab/data/synthetic.py)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from staner_lab.config import CK_PLUS_CLASSES
+from staner_lab.data.synthetic import (
+    EMOTION_AUS,
+    SyntheticSequence,
+    add_synth_parser,
+    generate_dataset,
+    main,
+    render_sequence,
+    run_synth,
+    write_ckplus,
+)
+
+
+def sample(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``img`` at (x, y) points."""
+    pts = np.asarray(pts, np.float32).reshape(-1, 1, 2)
+    return cv2.remap(img.astype(np.float32), pts[..., 0], pts[..., 1], cv2.INTER_LINEAR).ravel()
+
+
+def darkest_offset(img: np.ndarray, pts: np.ndarray, toward: np.ndarray, span: float = 3.0) -> float:
+    """Offset (pixels along ``toward``) of the darkest line through ``pts``, searched in [-span, span]."""
+    unit = toward / np.linalg.norm(toward, axis=1, keepdims=True)
+    offsets = np.arange(-span, span + 1e-6, 0.25)
+    profile = [sample(img, pts + o * unit).mean() for o in offsets]
+    return float(offsets[int(np.argmin(profile))])
+
+
+def residual_motion(seq: SyntheticSequence) -> np.ndarray:
+    """(68,) landmark motion neutral -> peak after removing the head motion (fit on eyes and nose)."""
+    rigid = list(range(27, 48))  # nose and eyes: AU14 and AU12 do not move them
+    M, _ = cv2.estimateAffinePartial2D(seq.landmarks[0][rigid], seq.landmarks[-1][rigid])
+    moved = seq.landmarks[0] @ M[:, :2].T + M[:, 2]
+    return np.linalg.norm(seq.landmarks[-1] - moved, axis=1)
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- shapes
+
+
+def test_sequence_fields_and_shapes():
+    seq = render_sequence("fear", subject_seed=3, sequence_seed=4, frames=5, size=64)
+    assert seq.frames.shape == (5, 64, 64) and seq.frames.dtype == np.uint8
+    assert seq.landmarks.shape == (5, 68, 2) and seq.landmarks.dtype == np.float32
+    assert seq.label == CK_PLUS_CLASSES.index("fear") and seq.label_name == "fear"
+    assert seq.subject == "S003" and seq.sequence_id == "S003/004"
+    assert set(seq.aus) == set(EMOTION_AUS["fear"]) == set(seq.au_masks)
+    for mask in seq.au_masks.values():
+        assert mask.shape == (64, 64) and mask.dtype == bool
+    assert np.all((seq.landmarks >= 0) & (seq.landmarks < 64))
+
+
+def test_every_ck_plus_class_has_a_prototype():
+    assert set(EMOTION_AUS) == set(CK_PLUS_CLASSES)
+    assert EMOTION_AUS["happy"].keys() == {"AU6", "AU12"}
+    assert EMOTION_AUS["surprise"].keys() == {"AU1", "AU2", "AU5", "AU26"}
+    assert EMOTION_AUS["sadness"].keys() == {"AU1", "AU4", "AU15"}
+    assert EMOTION_AUS["anger"].keys() == {"AU4", "AU5", "AU7", "AU23"}
+    assert EMOTION_AUS["disgust"].keys() == {"AU9", "AU15", "AU16"}
+    assert EMOTION_AUS["fear"].keys() == {"AU1", "AU2", "AU4", "AU5", "AU20", "AU26"}
+    assert EMOTION_AUS["contempt"].keys() == {"AU14"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"emotion": "joy"}, {"intensity": 0.0}, {"intensity": 1.5}, {"frames": 1}, {"size": 16}, {"noise": -1}],
+)
+def test_bad_arguments_are_refused(kwargs):
+    args = {"emotion": "happy", "subject_seed": 0, "sequence_seed": 0, "frames": 3, "size": 64} | kwargs
+    with pytest.raises(ValueError):
+        render_sequence(**args)
+
+
+# ------------------------------------------------------------------------------------------ determinism
+
+
+def test_same_seeds_same_sequence_other_seeds_differ():
+    a = render_sequence("sadness", 7, 2, frames=4, size=64)
+    b = render_sequence("sadness", 7, 2, frames=4, size=64)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    assert a.aus == b.aus and a.au_masks.keys() == b.au_masks.keys()
+    for au in a.au_masks:
+        np.testing.assert_array_equal(a.au_masks[au], b.au_masks[au])
+    other_subject = render_sequence("sadness", 8, 2, frames=4, size=64)
+    other_sequence = render_sequence("sadness", 7, 3, frames=4, size=64)
+    assert not np.array_equal(a.frames, other_subject.frames)
+    assert not np.array_equal(a.frames, other_sequence.frames)
+    # the same subject keeps its face shape across sequences; another subject does not
+    same_person = np.abs(a.landmarks[0] - other_sequence.landmarks[0]).mean()
+    other_person = np.abs(a.landmarks[0] - other_subject.landmarks[0]).mean()
+    assert same_person < other_person
+
+
+def test_generate_dataset_is_deterministic_and_complete():
+    a = generate_dataset(2, seed=5, frames=2, size=48)
+    b = generate_dataset(2, seed=5, frames=2, size=48)
+    c = generate_dataset(2, seed=6, frames=2, size=48)
+    assert len(a) == 2 * len(CK_PLUS_CLASSES)
+    for x, y in zip(a, b):
+        assert x.sequence_id == y.sequence_id and x.label == y.label
+        np.testing.assert_array_equal(x.frames, y.frames)
+    assert any(not np.array_equal(x.frames, z.frames) for x, z in zip(a, c))
+    for subject in ("S001", "S002"):  # every subject shows every emotion once
+        names = sorted(s.label_name for s in a if s.subject == subject)
+        assert names == sorted(CK_PLUS_CLASSES)
+    assert [s.sequence_id for s in a[:7]] == [f"S001/{k:03d}" for k in range(1, 8)]
+
+
+# --------------------------------------------------------------------------- landmarks match the drawing
+
+
+@pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
+def test_landmarks_lie_on_the_drawn_features(emotion):
+    for subject_seed in (0, 1, 2):
+        seq = render_sequence(emotion, subject_seed, 1, frames=3, size=128)
+        for t in (0, 2):  # neutral and peak (different pose, so the warp is checked too)
+            img, lm = seq.frames[t], seq.landmarks[t]
+            skin = sample(img, [(lm[2] + lm[31]) / 2, (lm[14] + lm[35]) / 2]).mean()  # cheeks
+            assert sample(img, lm[17:27]).mean() < skin - 25, "brows are not under the brow landmarks"
+            assert sample(img, lm[[37, 38, 43, 44]]).mean() < skin - 40, "no lash line at the upper lids"
+            assert sample(img, lm[[50, 52, 56, 58]]).mean() < skin - 15, "no lips at the lip landmarks"
+            assert sample(img, lm[[61, 62, 63]]).mean() < skin - 30, "no mouth line at the inner lips"
+            # the jaw landmarks lie on the face outline: a strong edge, unlike points further inside
+            g = np.hypot(
+                cv2.Sobel(img.astype(np.float32), cv2.CV_32F, 1, 0),
+                cv2.Sobel(img.astype(np.float32), cv2.CV_32F, 0, 1),
+            )
+            jaw = lm[4:13]
+            inside = jaw + 0.15 * (lm[30] - jaw)
+            assert sample(g, jaw).mean() > 1.5 * sample(g, inside).mean()
+            # across the brows (towards the eyes), the darkest line is where the brow landmarks are
+            brow, eye = lm[17:27], lm[[36, 37, 38, 39, 39, 42, 42, 43, 44, 45]]
+            assert abs(darkest_offset(img, brow, eye - brow)) <= 1.0
+        # with the mouth closed, the darkest line across the inner lips is the landmarks' line
+        img, lm = seq.frames[0], seq.landmarks[0]
+        assert abs(darkest_offset(img, lm[[61, 62, 63]], np.repeat([lm[8] - lm[27]], 3, 0))) <= 1.0
+
+
+# ---------------------------------------------------------------------------------------- the expression
+
+
+@pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
+def test_expression_grows_from_neutral_to_peak(emotion):
+    seq = render_sequence(emotion, 4, 1, frames=8, size=96)
+    f = seq.frames.astype(np.float32)
+    change = [np.abs(f[t] - f[0]).mean() for t in range(8)]  # includes pixel noise and head drift
+    assert change[-1] > 1.5 * change[1]
+    quiet = render_sequence(emotion, 4, 1, frames=8, size=96, noise=0).frames.astype(np.float32)
+    change = [np.abs(quiet[t] - quiet[0]).mean() for t in range(8)]
+    assert change[-1] > 3 * change[1]
+    motion = [np.abs(seq.landmarks[t] - seq.landmarks[0]).mean() for t in range(8)]
+    assert all(b >= a - 1e-4 for a, b in itertools.pairwise(motion)), motion  # monotone onset
+    assert motion[-1] > 3 * motion[1]  # ease-in: slow start
+
+
+def test_intensity_scales_the_displacement_linearly():
+    seqs = {i: render_sequence("surprise", 2, 5, frames=4, size=128, intensity=i) for i in (0.1, 0.3, 1.0)}
+    np.testing.assert_allclose(seqs[0.1].landmarks[0], seqs[1.0].landmarks[0], atol=1e-4)  # same neutral
+    peak = {i: s.landmarks[-1].astype(np.float64) for i, s in seqs.items()}
+    np.testing.assert_allclose(peak[1.0] - peak[0.3], 3.5 * (peak[0.3] - peak[0.1]), atol=2e-3)
+    for au, amp in seqs[1.0].aus.items():
+        assert seqs[0.3].aus[au] == pytest.approx(0.3 * amp)
+    move = {i: np.abs(p - seqs[i].landmarks[0]).max() for i, p in peak.items()}
+    assert move[1.0] > 5.0  # pixels: a clear expression at full intensity
+    frame_change = {i: np.abs(s.frames[-1].astype(float) - s.frames[0]).mean() for i, s in seqs.items()}
+    assert frame_change[0.1] < frame_change[0.3] < frame_change[1.0]
+
+
+@pytest.mark.parametrize("sequence_seed", [0, 1, 2, 3])
+def test_contempt_moves_one_mouth_corner_only(sequence_seed):
+    seq = render_sequence("contempt", 9, sequence_seed, frames=3, size=128)
+    r = residual_motion(seq)
+    moving, still = max(r[48], r[54]), min(r[48], r[54])
+    assert moving > 2.5 and moving > 4 * still
+    # the mask sits on the moving corner's side of the face
+    _, xs = np.nonzero(seq.au_masks["AU14"])
+    corner = 54 if r[54] > r[48] else 48
+    nose_x = seq.landmarks[-1, 33, 0]
+    assert np.sign(xs.mean() - nose_x) == np.sign(seq.landmarks[-1, corner, 0] - nose_x)
+    # a symmetric expression moves both corners alike
+    happy = residual_motion(render_sequence("happy", 9, sequence_seed, frames=3, size=128))
+    assert 0.7 < happy[48] / happy[54] < 1.4
+
+
+def test_emotions_differ_at_the_peak():
+    """Same person, same seeds: the peak faces of any two emotions differ clearly at 64 px."""
+    peaks = {
+        e: render_sequence(e, 11, 1, frames=2, size=64, noise=0).frames[-1].astype(float)
+        for e in CK_PLUS_CLASSES
+    }
+    for i, a in enumerate(CK_PLUS_CLASSES):
+        for b in CK_PLUS_CLASSES[i + 1 :]:
+            assert np.abs(peaks[a] - peaks[b]).mean() > 0.5, (a, b)  # gray levels, over the whole frame
+
+
+# -------------------------------------------------------------------------------------------- AU masks
+
+
+# landmarks each AU's mask must contain at the peak, and landmarks it must not contain
+MASK_CHECKS = {
+    "AU1": ([21, 22], [8, 57, 36]),
+    "AU2": ([17, 26], [8, 57, 27]),
+    "AU4": ([21, 22], [8, 57]),
+    "AU5": ([37, 44], [8, 57, 30]),
+    "AU6": ([41, 46], [8, 57, 19]),
+    "AU7": ([40, 47], [8, 57, 30]),
+    "AU9": ([29, 31, 35], [8, 17, 26]),
+    "AU12": ([48, 54], [19, 24, 8]),
+    "AU15": ([48, 54], [19, 24, 30]),
+    "AU16": ([57], [19, 24, 30]),
+    "AU20": ([48, 54], [19, 24, 30]),
+    "AU23": ([48, 51, 57], [19, 24, 30]),
+    "AU26": ([57, 8], [19, 24, 30]),
+}
+
+
+@pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
+def test_au_masks_cover_the_moved_landmarks(emotion):
+    seq = render_sequence(emotion, 6, 2, frames=3, size=128)
+    lm = np.rint(seq.landmarks[-1]).astype(int)
+    for au, mask in seq.au_masks.items():
+        assert 0 < mask.mean() < 0.25, (au, mask.mean())
+        if au == "AU14":
+            inside, outside = (
+                ([54] if residual_motion(seq)[54] > residual_motion(seq)[48] else [48]),
+                [19, 24, 8],
+            )
+        else:
+            inside, outside = MASK_CHECKS[au]
+        for i in inside:
+            assert mask[lm[i, 1], lm[i, 0]], f"{au} mask misses landmark {i}"
+        for i in outside:
+            assert not mask[lm[i, 1], lm[i, 0]], f"{au} mask covers unrelated landmark {i}"
+        # the mask covers where the picture changed
+        diff = np.abs(seq.frames[-1].astype(float) - seq.frames[0])
+        assert diff[mask].mean() > diff[~mask].mean()
+
+
+# ------------------------------------------------------------------------------------- the CK+ layout
+
+
+def test_write_ckplus_layout_and_contents(tmp_path):
+    seqs = generate_dataset(2, seed=1, frames=3, size=48)
+    root = write_ckplus(seqs, tmp_path / "ck", command="staner-lab synth --out ck --subjects 2 --seed 1")
+    expected = {"README.txt"}
+    for seq in seqs:
+        subj, num = seq.sequence_id.split("/")
+        stem = f"{subj}_{num}"
+        for t in range(1, 4):
+            expected.add(f"cohn-kanade-images/{subj}/{num}/{stem}_{t:08d}.png")
+            expected.add(f"Landmarks/{subj}/{num}/{stem}_{t:08d}_landmarks.txt")
+        expected.add(f"Emotion/{subj}/{num}/{stem}_00000003_emotion.txt")
+        expected.add(f"GroundTruth/{subj}/{num}/au_masks.npz")
+    files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert files == expected  # exact layout, and no temporary files left behind
+
+    seq = seqs[0]
+    subj, num = seq.sequence_id.split("/")
+    emotion = (root / f"Emotion/{subj}/{num}/{subj}_{num}_00000003_emotion.txt").read_text()
+    assert re.fullmatch(r"   \d\.0000000e\+00\n", emotion)
+    assert int(float(emotion)) == CK_PLUS_CLASSES.index(seq.label_name) + 1
+    codes = {}
+    for s in seqs:
+        su, nu = s.sequence_id.split("/")
+        codes[s.label_name] = int(
+            float((root / f"Emotion/{su}/{nu}/{su}_{nu}_00000003_emotion.txt").read_text())
+        )
+    assert codes == {
+        "anger": 1,
+        "contempt": 2,
+        "disgust": 3,
+        "fear": 4,
+        "happy": 5,
+        "sadness": 6,
+        "surprise": 7,
+    }
+
+    lines = (root / f"Landmarks/{subj}/{num}/{subj}_{num}_00000002_landmarks.txt").read_text().splitlines()
+    assert len(lines) == 68
+    number = r" *-?\d\.\d{7}e[+-]\d\d"
+    assert all(re.fullmatch(number + number, line) and len(line) == 32 for line in lines)
+    np.testing.assert_allclose(np.loadtxt(lines), seq.landmarks[1], atol=1e-4)
+
+    png = cv2.imread(
+        str(root / f"cohn-kanade-images/{subj}/{num}/{subj}_{num}_00000003.png"), cv2.IMREAD_UNCHANGED
+    )
+    np.testing.assert_array_equal(png, seq.frames[2])
+    with np.load(root / f"GroundTruth/{subj}/{num}/au_masks.npz") as z:
+        assert set(z.files) == set(seq.aus)
+        for au in seq.aus:
+            assert z[au].dtype == bool
+            np.testing.assert_array_equal(z[au], seq.au_masks[au])
+    readme = (root / "README.txt").read_text()
+    assert "staner-lab synth --out ck --subjects 2 --seed 1" in readme
+
+
+def test_cli_writes_byte_identical_data_and_refuses_a_non_empty_folder(tmp_path, capsys):
+    out = tmp_path / "synth"
+    argv = ["--out", str(out), "--subjects", "1", "--seed", "3", "--frames", "2", "--size", "48"]
+    assert main(argv) == 0
+    assert "Wrote 7 synthetic sequences" in capsys.readouterr().out
+    first = tree_hash(out)
+    with pytest.raises(SystemExit, match="not empty"):
+        main(argv)
+    assert main([*argv, "--overwrite"]) == 0  # an earlier synthetic data set may be replaced
+    assert tree_hash(out) == first
+    assert f"--out {out} --subjects 1 --seed 3 --frames 2 --size 48" in (out / "README.txt").read_text()
+
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    for extra in ([], ["--overwrite"]):  # a folder that is not ours is never written into
+        with pytest.raises(SystemExit, match="not empty"):
+            main(
+                [
+                    "--out",
+                    str(other),
+                    "--subjects",
+                    "1",
+                    "--seed",
+                    "0",
+                    "--size",
+                    "48",
+                    "--frames",
+                    "2",
+                    *extra,
+                ]
+            )
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def test_add_synth_parser_registers_the_subcommand():
+    parser = argparse.ArgumentParser(prog="staner-lab")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["synth", "--out", "x", "--subjects", "4", "--seed", "2", "--intensity", "0.3"])
+    assert args.func is run_synth
+    assert (args.subjects, args.seed, args.intensity, args.frames, args.size) == (4, 2, 0.3, 12, 128)
