@@ -21,7 +21,7 @@ import torch
 from .config import StanerConfig
 from .models.staner import STANER
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "atomic_torch_save"]
+__all__ = ["CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model", "save_checkpoint"]
 
 FORMAT = "staner-lab/1"
 
@@ -61,7 +61,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - truncated zip, pickle with code, random bytes ...
+    except Exception as exc:
         raise CheckpointError(
             f"{path} is not a readable staner-lab checkpoint ({type(exc).__name__}: {str(exc)[:200]}). "
             "It may be truncated or corrupt, or a pickle that needs code to load (refused for safety); "

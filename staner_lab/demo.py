@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .config import REGIONS, preset
+from .data.dataset import collate, to_item
 from .models.staner import STANER
 from .outputs import StanerIntermediates
 
-__all__ = ["run_demo", "describe"]
+__all__ = ["describe", "run_demo"]
 
 
 def _shape(t) -> str:
@@ -47,16 +50,36 @@ def describe(inter: StanerIntermediates, class_names: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(seed: int = 0) -> StanerIntermediates:
-    """Build the classroom preset and run it on one input; print what it computes."""
+def run_demo(seed: int = 0, checkpoint: str | Path | None = None, index: int | None = None) -> StanerIntermediates:
+    """Run the shipped classroom model on one shipped sample sequence and print what it computes.
+
+    Falls back to an untrained model on random input (and says so) when the shipped files are absent.
+    """
+    from .checkpoint import load_model
+    from .samples import load_shipped_samples, shipped_checkpoint
+
     torch.manual_seed(seed)
-    cfg = preset("classroom")
-    model = STANER(cfg).eval()
-    source = "random input (untrained model)"
-    peak, regions = model.example_inputs(1, generator=torch.Generator().manual_seed(seed))
+    try:
+        model = load_model(checkpoint or shipped_checkpoint())
+        what = f"checkpoint {checkpoint or shipped_checkpoint().name}"
+    except FileNotFoundError as exc:
+        print(f"note: {exc}; using an untrained model")
+        model, what = STANER(preset("classroom")).eval(), "untrained"
+    cfg = model.config
+    try:
+        samples, _ = load_shipped_samples(cfg.inputs)
+        sample = samples[index if index is not None else seed % len(samples)]
+        batch = collate([to_item(sample, 0)])
+        peak, regions = batch["peak"], batch["regions"]
+        source = f"shipped sequence {sample.sequence_id} (true class: {cfg.class_names[sample.label]})"
+    except FileNotFoundError as exc:
+        print(f"note: {exc}; using random input")
+        peak, regions = model.example_inputs(1, generator=torch.Generator().manual_seed(seed))
+        source = "random input"
     with torch.no_grad():
         inter = model.forward_intermediates(peak, regions)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"STANER, preset {cfg.preset!r}, {n_params:,} parameters; input: {source}")
+    print(f"STANER ({cfg.variant}, preset {cfg.preset!r}, {n_params:,} parameters, {what})")
+    print(f"input: {source}")
     print(describe(inter, cfg.class_names))
     return inter

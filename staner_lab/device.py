@@ -7,7 +7,7 @@ import contextlib
 import torch
 from torch import nn
 
-__all__ = ["resolve_device", "autocast", "prepare_model"]
+__all__ = ["autocast", "prepare_model", "resolve_device"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:

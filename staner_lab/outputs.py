@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from torch import Tensor
 
 __all__ = [
-    "StanerOutput",
-    "SGAERIntermediates",
     "RegionIntermediates",
-    "TLERIntermediates",
+    "SGAERIntermediates",
     "StanerIntermediates",
+    "StanerOutput",
+    "TLERIntermediates",
 ]
 
 

@@ -2,8 +2,7 @@ import dataclasses
 
 import pytest
 
-from staner_lab.config import (VARIANTS, PreprocessConfig, StanerConfig, TrainConfig, ablation_config,
-                               preset)
+from staner_lab.config import VARIANTS, PreprocessConfig, StanerConfig, TrainConfig, ablation_config, preset
 
 
 @pytest.mark.parametrize("name", ["paper", "classroom"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SequenceRecord", "Sample"]
+__all__ = ["Sample", "SequenceRecord"]
 
 
 @dataclass(frozen=True)

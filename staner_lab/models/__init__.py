@@ -7,5 +7,15 @@ from .staner import STANER, build_model
 from .tler import TLER
 from .vgg import VGGFrontEnd, VGGWeightsError, load_vgg16_weights
 
-__all__ = ["AttentionModule", "CLSTM", "RegionCNN", "SGAER", "STANER", "TLER", "VGGFrontEnd",
-           "VGGWeightsError", "build_model", "load_vgg16_weights"]
+__all__ = [
+           "CLSTM",
+           "SGAER",
+           "STANER",
+           "TLER",
+           "AttentionModule",
+           "RegionCNN",
+           "VGGFrontEnd",
+           "VGGWeightsError",
+           "build_model",
+           "load_vgg16_weights",
+]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .. import functional as Fn
 from ..config import AttentionConfig
 
-__all__ = ["AttentionModule", "SpatialAttentionScores", "ChannelAttentionScores"]
+__all__ = ["AttentionModule", "ChannelAttentionScores", "SpatialAttentionScores"]
 
 
 class SpatialAttentionScores(nn.Module):

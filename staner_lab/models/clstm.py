@@ -18,7 +18,7 @@ from .. import functional as Fn
 from ..config import CLSTMConfig
 from ..outputs import RegionIntermediates
 
-__all__ = ["RegionCNN", "CLSTM", "LSTMState"]
+__all__ = ["CLSTM", "LSTMState", "RegionCNN"]
 
 LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
 

@@ -23,6 +23,9 @@ class EndConv2d(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU(inplace=True)
+        for conv in (self.conv1, self.conv2):  # He init, as in the front end (see VGGFrontEnd)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
 
     def forward(self, F: Tensor) -> Tensor:
         x = self.pool(self.relu(self.conv1(F)))  # (B, E, H/2, W/2)

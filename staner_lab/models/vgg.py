@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..config import FrontEndConfig
 
-__all__ = ["VGGFrontEnd", "load_vgg16_weights", "VGG16_FRONTEND", "CONV_NAMES", "VGGWeightsError"]
+__all__ = ["CONV_NAMES", "VGG16_FRONTEND", "VGGFrontEnd", "VGGWeightsError", "load_vgg16_weights"]
 
 # torchvision's cfg "D" cut after conv4_3 (the pool after block 4 is not part of the front end).
 VGG16_FRONTEND: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]
@@ -64,6 +64,16 @@ class VGGFrontEnd(nn.Module):
         self.features = nn.Sequential(*layers)
         self.out_channels = in_ch
         self.stride = 8
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He (fan-in) initialisation. PyTorch's default conv init shrinks the signal through ten
+        ReLU layers without batch norm until U is ~0 and SGAER cannot start learning; He
+        init keeps its scale from layer to layer (fan-in also for the one-channel conv1_1)."""
+        for m in self.features:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x = (x - GRAY_MEAN) / GRAY_STD
@@ -100,7 +110,7 @@ def load_vgg16_weights(frontend: VGGFrontEnd, path: str | Path) -> list[str]:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
+    except Exception as exc:
         raise VGGWeightsError(f"could not read {path} as a PyTorch state dict ({exc})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]

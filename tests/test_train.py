@@ -1,0 +1,217 @@
+"""Training, resume, cross-validation and ablation through the CLI on tiny synthetic data."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from staner_lab.checkpoint import load_checkpoint
+from staner_lab.cli import main
+from staner_lab.config import CK_PLUS_CLASSES, TrainConfig, preset
+from staner_lab.data.dataset import StanerDataset
+from staner_lab.data.records import Sample
+from staner_lab.data.synthetic import generate_dataset, write_ckplus
+from staner_lab.models import STANER
+from staner_lab.train import fit, lr_at
+
+CLASSES = ("anger", "happy", "surprise")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """4 subjects x 3 emotions, 3 frames of 64x64, in the CK+ layout; a private cache folder."""
+    root = tmp_path_factory.mktemp("tiny")
+    write_ckplus(generate_dataset(4, seed=3, frames=3, size=64, emotions=CLASSES, noise=0.3), root / "data")
+    return root
+
+
+def _common(tiny, out, *extra):
+    return ["--data", str(tiny / "data"), "--cache", str(tiny / "cache"), "--out", str(out), "--epochs", "2",
+            "--batch-size", "4", "--no-progress", *extra]
+
+
+def test_lr_schedule_is_the_papers():
+    cfg = TrainConfig()
+    assert lr_at(0, cfg) == lr_at(99, cfg) == 1e-4
+    assert lr_at(100, cfg) == lr_at(149, cfg) == 1e-5
+
+
+def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
+    assert main(["train", *_common(tiny, tmp_path / "run")]) == 0
+    run = tmp_path / "run"
+    assert (run / "model.pt").is_file() and (run / "last.pt").is_file()
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(np.isfinite(float(r["train_loss"])) for r in rows)
+    res = json.loads((run / "results.json").read_text())
+    assert res["class_names"] == list(CK_PLUS_CLASSES)  # the CK+ reader keeps CK+'s seven codes
+    assert res["held_out_size"] > 0 and 0 <= res["held_out_accuracy"] <= 1
+    assert "held-out" in capsys.readouterr().out
+    # predict and evaluate with the trained checkpoint
+    seq = next((tiny / "data" / "cohn-kanade-images").glob("S*/*"))
+    assert main(["predict", "--checkpoint", str(run / "model.pt"), str(seq)]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert set(pred["P"]) == set(CK_PLUS_CLASSES)
+    assert abs(sum(pred["P"].values()) - 1) < 1e-4 and pred["P_G"] and pred["P_L"]
+    assert pred["landmarks"] == "given"
+    assert main(["evaluate", "--checkpoint", str(run / "model.pt"), "--data", str(tiny / "data"),
+                 "--cache", str(tiny / "cache"), "--no-progress"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["sequences"] == 12 and np.array(ev["confusion_matrix"]).sum() == 12
+
+
+def test_existing_results_are_not_overwritten(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *_common(tiny, run)]) == 0
+    before = (run / "model.pt").read_bytes()
+    assert main(["train", *_common(tiny, run)]) == 2
+    assert "already holds results" in capsys.readouterr().err
+    assert (run / "model.pt").read_bytes() == before
+    assert main(["train", *_common(tiny, run, "--overwrite", "--seed", "1")]) == 0
+    assert (run / "model.pt").read_bytes() != before
+
+
+def _samples(n_subjects=3, T=8):
+    rng = np.random.default_rng(0)
+    cfg = preset("classroom", class_names=CLASSES)
+    out = []
+    for s in range(n_subjects):
+        for label in range(3):
+            regions = {r: rng.random((T, *cfg.inputs.region_sizes[r]), dtype=np.float32) for r in cfg.inputs.region_sizes}
+            out.append(Sample(peak=rng.random((64, 64), dtype=np.float32), regions=regions,
+                              landmarks=rng.random((T, 68, 2), dtype=np.float32) * 60, label=label,
+                              subject=f"S{s}", sequence_id=f"S{s}/{label}"))
+    return cfg, out
+
+
+def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path):
+    cfg, samples = _samples()
+    tc = TrainConfig(epochs=4, batch_size=4, lr=1e-3, lr_drop_epoch=2, lr_after=1e-4, seed=5)
+
+    def run(folder, stop_after=None):
+        torch.manual_seed(0)
+        model = STANER(cfg)
+
+        def stop(row):
+            if stop_after is not None and row["epoch"] == stop_after:
+                raise KeyboardInterrupt
+
+        try:
+            fit(model, StanerDataset(samples, flip=True, seed=tc.seed), None, tc, folder, progress=False, on_epoch=stop)
+        except KeyboardInterrupt:
+            return None
+        return model
+
+    straight = run(tmp_path / "a")
+    assert run(tmp_path / "b", stop_after=1) is None
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["extra"]["epoch"] == 1
+    torch.manual_seed(123)  # a different global RNG state must not matter
+    resumed_model = STANER(cfg)
+    fit(resumed_model, StanerDataset(samples, flip=True, seed=tc.seed), None, tc, tmp_path / "b", resume=True,
+        progress=False)
+    for (name, a), b in zip(straight.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
+    rows = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+
+
+def test_killed_cli_run_resumes_to_the_same_weights(tiny, tmp_path):
+    args = ["--data", str(tiny / "data"), "--cache", str(tiny / "cache"), "--epochs", "8", "--batch-size", "4",
+            "--no-progress", "--val-fraction", "0"]
+    cmd = [sys.executable, "-m", "staner_lab.cli", "train", *args]
+    subprocess.run(cmd + ["--out", str(tmp_path / "straight")], check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        metrics = killed / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = load_checkpoint(killed / "last.pt")["extra"]["epoch"]
+    assert done < 7, "the run finished before it could be killed"
+    assert not (killed / "model.pt").exists()
+    subprocess.run(cmd + ["--out", str(killed), "--resume"], check=True, capture_output=True)
+    a = load_checkpoint(tmp_path / "straight" / "model.pt")["model"]
+    b = load_checkpoint(killed / "model.pt")["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_cv_results_schema_and_recomputed_accuracy(tiny, tmp_path):
+    run = tmp_path / "cv"
+    assert main(["cv", *_common(tiny, run, "--folds", "2")]) == 0
+    res = json.loads((run / "results.json").read_text())
+    for key in ("folds", "accuracy_mean", "accuracy_std", "per_class_recall", "confusion_matrix", "class_names",
+                "config", "seed", "versions", "wall_time_s", "train_config"):
+        assert key in res, key
+    assert len(res["folds"]) == 2 and all({"accuracy", "test_size"} <= set(f) for f in res["folds"])
+    assert set(res["per_class_recall"]) == set(res["class_names"])
+    assert np.array(res["confusion_matrix"]).sum() == 12
+    assert (run / "confusion.html").stat().st_size > 1000 and (run / "confusion.png").stat().st_size > 1000
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert {r["fold"] for r in rows} == {"0", "1"}
+    # accuracy recomputed from the saved predictions equals the reported figure
+    all_subjects = {f"S{i:03d}" for i in range(1, 5)}
+    accs = []
+    for k, fold in enumerate(res["folds"]):
+        preds = list(csv.DictReader((run / f"fold_{k}" / "predictions.csv").open()))
+        assert len(preds) == fold["test_size"]
+        acc = np.mean([p["label"] == p["predicted"] for p in preds])
+        assert acc == pytest.approx(fold["accuracy"])
+        accs.append(acc)
+        # subject-independence: test subjects are exactly the predictions' subjects, disjoint from train
+        test_subjects = {p["subject"] for p in preds}
+        assert test_subjects == set(fold["test_subjects"])
+        assert fold["train_size"] == 3 * len(all_subjects - test_subjects)
+    assert np.mean(accs) == pytest.approx(res["accuracy_mean"])
+    assert set(res["folds"][0]["test_subjects"]).isdisjoint(res["folds"][1]["test_subjects"])
+
+
+def test_ablate_writes_table_with_all_five_rows(tiny, tmp_path, capsys):
+    run = tmp_path / "ab"
+    assert main(["ablate", *_common(tiny, run, "--folds", "2", "--epochs", "1")]) == 0
+    table = (run / "table1.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["C1", "C2", "C3", "C4", "STANER"]
+    assert all("±" in line for line in table[2:])
+    rows = list(csv.DictReader((run / "table1.csv").open()))
+    assert [r["method"] for r in rows] == ["C1", "C2", "C3", "C4", "STANER"]
+    # every variant used the same folds
+    subjects = {v: [f["test_subjects"] for f in json.loads((run / v / "results.json").read_text())["folds"]]
+                for v in ("C1", "STANER")}
+    assert subjects["C1"] == subjects["STANER"]
+
+
+def test_bad_inputs_give_clear_errors(tiny, tmp_path, capsys):
+    assert main(["cv", *_common(tiny, tmp_path / "x", "--folds", "9")]) == 2
+    assert "more folds than subjects" in capsys.readouterr().err
+    one = tmp_path / "one"
+    write_ckplus(generate_dataset(2, seed=1, frames=2, size=64, emotions=("happy",), noise=0.3), one)
+    assert main(["train", "--data", str(one), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "y"),
+                 "--no-progress"]) == 2
+    assert "class" in capsys.readouterr().err
+    # a checkpoint trained on other classes
+    run = tmp_path / "run"
+    assert main(["train", *_common(tiny, run)]) == 0
+    other = tmp_path / "other"  # class folders: calm / excited, frames of synthetic faces
+    import cv2
+
+    for seq, name in zip(generate_dataset(2, seed=1, frames=2, size=64, emotions=("happy", "sadness"), noise=0.3),
+                         ["calm", "excited"] * 2):
+        folder = other / name / seq.sequence_id.replace("/", "_")
+        folder.mkdir(parents=True)
+        for t, frame in enumerate(seq.frames):
+            cv2.imwrite(str(folder / f"{t:03d}.png"), frame)
+    assert main(["evaluate", "--checkpoint", str(run / "model.pt"), "--data", str(other),
+                 "--cache", str(tmp_path / "c"), "--no-progress"]) == 2
+    assert "trained on classes" in capsys.readouterr().err
+    assert main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(other)]) == 2
+    assert "not found" in capsys.readouterr().err
