@@ -11,13 +11,12 @@ it must hold only tensors, numbers, strings, lists and dicts.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_write
 from .config import StanerConfig
 from .models.staner import STANER
 
@@ -31,20 +30,10 @@ class CheckpointError(ValueError):
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` through :func:`staner_lab.atomic.atomic_write`: never half-written."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def save_checkpoint(path: str | Path, model: STANER, extra: dict[str, Any] | None = None) -> Path:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import VARIANTS, StanerConfig, TrainConfig, ablation_config
 from .data.dataset import StanerDataset, make_loader
@@ -32,7 +33,7 @@ from .data.records import Sample
 from .data.splits import subject_kfold
 from .metrics import accuracy_from_confusion, confusion_matrix, mean_std, per_class_recall
 from .models.staner import STANER
-from .train import Predictions, atomic_write_text, fit, predict
+from .train import Predictions, fit, predict
 
 __all__ = [
     "RunExistsError",

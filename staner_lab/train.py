@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import functional as Fn
+from .atomic import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import StanerDataset, make_loader
@@ -144,19 +143,6 @@ def predict(model: STANER, loader, device: torch.device, amp: bool = True) -> Pr
     return Predictions(indices=cat(idx) if idx else np.zeros(0, int), labels=cat(labels) if labels else np.zeros(0, int),
                        P_G=cat(pg), P_L=cat(pl), P=cat(p) if p else np.zeros((0, K)),
                        loss=total_loss / max(seen, 1))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file via a temporary file and rename, so it is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:

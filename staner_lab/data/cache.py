@@ -26,17 +26,16 @@ built for another key is rebuilt with a warning.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..config import InputConfig, PreprocessConfig
 from .records import Sample, SequenceRecord
 
@@ -212,19 +211,10 @@ class SampleCache:
         return self._sample(arrays, record, inputs)
 
     def _save(self, path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
+            with atomic_write(path) as f:  # readers see the old entry or the whole new one
                 np.savez_compressed(f, key=np.array(key), **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # atomic: readers see the old entry or the whole new one
         except BaseException as exc:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
             if not isinstance(exc, OSError):
                 raise
             if not self._write_warned:  # a read-only or full disk should not stop preprocessing

@@ -47,6 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..atomic import atomic_write_bytes
 from ..config import CK_PLUS_CLASSES
 
 __all__ = [
@@ -1154,19 +1155,6 @@ def generate_dataset(
 # --------------------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """A compressed .npz (readable by ``np.load``) with fixed zip timestamps, so bytes are stable."""
     buf = io.BytesIO()
@@ -1226,18 +1214,18 @@ def write_ckplus(
         subj, num = seq.sequence_id.split("/")
         stem = f"{subj}_{num}"
         for t, frame in enumerate(seq.frames, start=1):
-            _write_atomic(root / _IMAGES / subj / num / f"{stem}_{t:08d}.png", _png_bytes(frame))
+            atomic_write_bytes(root / _IMAGES / subj / num / f"{stem}_{t:08d}.png", _png_bytes(frame))
             text = "".join(
                 f"{_ck_float(x)}{_ck_float(y)}\n" for x, y in seq.landmarks[t - 1].astype(np.float64)
             )
-            _write_atomic(root / _LANDMARKS / subj / num / f"{stem}_{t:08d}_landmarks.txt", text.encode())
+            atomic_write_bytes(root / _LANDMARKS / subj / num / f"{stem}_{t:08d}_landmarks.txt", text.encode())
         last = len(seq.frames)
         code = CK_PLUS_CLASSES.index(seq.label_name) + 1
-        _write_atomic(
+        atomic_write_bytes(
             root / _EMOTION / subj / num / f"{stem}_{last:08d}_emotion.txt",
             f"{_ck_float(float(code))}\n".encode(),
         )
-        _write_atomic(root / _GROUND_TRUTH / subj / num / "au_masks.npz", _npz_bytes(seq.au_masks))
+        atomic_write_bytes(root / _GROUND_TRUTH / subj / num / "au_masks.npz", _npz_bytes(seq.au_masks))
         counts[seq.label_name] = counts.get(seq.label_name, 0) + 1
         n_frames.add(last)
         sizes.add(seq.frames.shape[1:])
@@ -1264,7 +1252,7 @@ Layout (the original CK+ layout, plus GroundTruth/):
 Regenerate (byte-identical):
   {command if command else "(not recorded: written by write_ckplus without a command)"}
 """
-    _write_atomic(root / "README.txt", readme.encode())
+    atomic_write_bytes(root / "README.txt", readme.encode())
     return root
 
 

@@ -44,7 +44,7 @@ def save_confusion_figures(cm: np.ndarray, class_names: Sequence[str], stem: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..train import atomic_write_text
+    from ..atomic import atomic_write, atomic_write_text
 
     stem = Path(stem)
     html = stem.with_suffix(".html")
@@ -65,8 +65,7 @@ def save_confusion_figures(cm: np.ndarray, class_names: Sequence[str], stem: str
                     color="black" if frac[i, j] > 0.5 else "white")
     fig.tight_layout()
     png = stem.with_suffix(".png")
-    tmp = png.with_name(f".{png.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_write(png) as f:
+        fig.savefig(f, format="png")
     plt.close(fig)
-    tmp.replace(png)
     return html, png

@@ -1,0 +1,78 @@
+"""Training benchmark: prints JSON with epoch time and sequences/s for a preset on this machine, and
+the projected wall time of a CK+-sized run (327 sequences, 10 folds x 150 epochs).
+
+The data are random tensors of the preset's input shapes (preprocessing is cached in real runs, so
+it does not count). On CUDA it also compares fp32 with autocast.
+
+Usage: python benchmarks/bench_train.py [--preset classroom|paper] [--sequences 327] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from staner_lab.config import train_preset
+from staner_lab.config import preset as model_preset
+from staner_lab.data.dataset import StanerDataset
+from staner_lab.data.records import Sample
+from staner_lab.device import resolve_device
+from staner_lab.models import STANER
+from staner_lab.train import fit
+
+
+def random_samples(cfg, n: int) -> list[Sample]:
+    rng = np.random.default_rng(0)
+    inp = cfg.inputs
+    return [Sample(peak=rng.random((inp.face_size, inp.face_size), dtype=np.float32),
+                   regions={r: rng.random((inp.frames, *hw), dtype=np.float32) for r, hw in inp.region_sizes.items()},
+                   landmarks=np.zeros((inp.frames, 68, 2), np.float32), label=i % cfg.num_classes,
+                   subject=f"S{i % 20}", sequence_id=str(i)) for i in range(n)]
+
+
+def epoch_time(name, samples, device, amp, epochs, tmp):
+    cfg = model_preset(name)
+    tc = dataclasses.replace(train_preset(name), epochs=epochs)
+    torch.manual_seed(0)
+    result = fit(STANER(cfg), StanerDataset(samples, flip=True), None, tc, tmp, device=device, amp=amp,
+                 progress=False)
+    times = [row["seconds"] for row in result.history[1:]] or [result.history[0]["seconds"]]  # skip warm-up
+    return float(np.median(times))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="classroom", choices=["classroom", "paper"])
+    p.add_argument("--sequences", type=int, default=327, help="training-set size (CK+ has 327 labelled sequences)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs to time (the first is a warm-up)")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+    import tempfile
+
+    device = resolve_device(args.device)
+    cfg = model_preset(args.preset)
+    n_train = int(round(args.sequences * 0.9))  # one fold of 10-fold CV trains on 9/10
+    samples = random_samples(cfg, n_train)
+    out = {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else
+           (platform.processor() or "cpu"), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size, "results": []}
+    for amp in ([False, True] if device.type == "cuda" else [False]):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp)
+            total = time.perf_counter() - t0
+        projected_h = sec * 150 * 10 / 3600
+        out["results"].append({"amp": amp, "epoch_s": round(sec, 3), "sequences_per_s": round(n_train / sec, 1),
+                               "projected_ckplus_10fold_150epochs_h": round(projected_h, 2),
+                               "benchmark_wall_s": round(total, 1)})
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
