@@ -45,6 +45,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-drop-epoch", type=int, default=None,
                    help="epoch from which lr is divided by 10 (default: 100, or 2/3 of --epochs when fewer)")
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
+                   help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
     g.add_argument("--alpha", type=float, default=0.5, help="fusion weight of Eq. 14 (default 0.5)")
     g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     g.add_argument("--seed", type=int, default=0)
@@ -64,7 +66,8 @@ def _train_config(args) -> TrainConfig:
         drop = base.lr_drop_epoch if args.epochs > base.lr_drop_epoch else max(1, (2 * args.epochs) // 3)
     return dataclasses.replace(base, epochs=args.epochs, batch_size=args.batch_size or base.batch_size, lr=lr,
                                lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
-                               flip=not args.no_flip, seed=args.seed)
+                               flip=not args.no_flip, seed=args.seed,
+                               vgg_weights=str(args.vgg_weights) if args.vgg_weights else None)
 
 
 def _load_data(args, config):
@@ -221,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--alpha", type=float, default=None, help="fusion weight (default: the model's)")
     pr.add_argument("--whole-frame-face", action="store_true", help="frames are already cropped faces")
     pr.set_defaults(func=_predict)
+    __import__("staner_lab.stream_cli", fromlist=["add_live_parser"]).add_live_parser(sub)  # live (issue 8)
     return parser
 
 

@@ -33,6 +33,7 @@ from .data.records import Sample
 from .data.splits import subject_kfold
 from .metrics import accuracy_from_confusion, confusion_matrix, mean_std, per_class_recall
 from .models.staner import STANER
+from .models.vgg import load_vgg16_weights
 from .train import Predictions, fit, predict
 
 __all__ = [
@@ -106,9 +107,12 @@ def write_predictions(path: Path, pred: Predictions, samples: Sequence[Sample],
     atomic_write_text(path, buf.getvalue())
 
 
-def _build(config: StanerConfig, seed: int) -> STANER:
-    torch.manual_seed(seed)
-    return STANER(config)
+def _build(config: StanerConfig, train_cfg: TrainConfig) -> STANER:
+    torch.manual_seed(train_cfg.seed)
+    model = STANER(config)
+    if train_cfg.vgg_weights and model.sgaer is not None:
+        load_vgg16_weights(model.sgaer.frontend, train_cfg.vgg_weights)
+    return model
 
 
 def _run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, device, amp, resume,
@@ -119,7 +123,7 @@ def _run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, d
     train_set = StanerDataset([samples[i] for i in train_idx], flip=train_cfg.flip, seed=train_cfg.seed)
     test_samples = [samples[i] for i in test_idx]
     test_set = StanerDataset(test_samples)
-    model = _build(config, train_cfg.seed)
+    model = _build(config, train_cfg)
     result = fit(model, train_set, test_set, train_cfg, fold_dir, device=device, amp=amp, resume=resume,
                  progress=progress, num_workers=workers)
     pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp)

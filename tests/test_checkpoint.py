@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from staner_lab.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from staner_lab.config import StanerConfig, preset
+from staner_lab.config import FrontEndConfig, StanerConfig, preset
 from staner_lab.models import STANER, VGGFrontEnd, VGGWeightsError, load_vgg16_weights
 
 
@@ -100,6 +100,8 @@ def test_vgg_weights_missing_or_mismatched_give_the_fix(tmp_path):
     path = tmp_path / "vgg16.pth"
     torch.save(_torchvision_like_vgg16_state(), path)
     with pytest.raises(VGGWeightsError, match="width=1.0"):
+        load_vgg16_weights(VGGFrontEnd(FrontEndConfig(width=0.125)), path)
+    with pytest.raises(VGGWeightsError, match="no batch norm"):
         load_vgg16_weights(VGGFrontEnd(preset("classroom").sgaer.frontend), path)
     other = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": torch.zeros(1)}, other)
