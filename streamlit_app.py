@@ -1,0 +1,508 @@
+"""STANER lab: what the model sees, from a shipped sample, an upload or a webcam.
+
+    streamlit run streamlit_app.py                                # shipped data and checkpoint, offline
+    streamlit run streamlit_app.py -- --allow ~/experiments/runs  # also read run folders there
+
+Layout and widgets only: preprocessing, model runs, path checks and run folders are in
+``staner_lab.app_support``, figures in ``staner_lab.viz``. See docs/app.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from staner_lab import app_support as app
+from staner_lab import viz
+from staner_lab.checkpoint import CheckpointError, load_model
+from staner_lab.config import InputConfig, PreprocessConfig, preset
+from staner_lab.samples import shipped_checkpoint
+
+VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training"]
+SHIPPED = "data_samples/classroom.pt"
+TYPED = "Type a path…"
+FOLLOW = "Run folder of the selected checkpoint"
+SOURCES = ["Shipped sample", "Upload", "Webcam"]
+MEDIA_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "pgm", "mp4", "mov", "avi", "mkv", "webm"]
+
+
+def main() -> None:
+    st.set_page_config(page_title="STANER lab", page_icon=":material/face:", layout="wide")
+    roots = app.allowed_roots(command_line().allow)
+    st.sidebar.title("STANER lab")
+    ckpt, ckpt_error = checkpoint_selector_ui(roots)
+    model, model_error = selected_model(ckpt) if ckpt_error is None else (None, ckpt_error)
+    inputs = model.config.inputs if model is not None else preset("classroom").inputs
+    source = input_selector_ui(model, ckpt)
+    run_dir = run_folder_selector_ui(roots, ckpt)
+
+    st.title("STANER: what the model sees")
+    if model_error:
+        st.error(model_error)
+    view, input_error = sequence_for(source, inputs)
+    if input_error:
+        st.error(input_error)
+    analysis = cached_analysis(ckpt_key(ckpt), app.sample_digest(view.sample), model, view.sample) \
+        if model is not None and view is not None else None
+
+    tabs = st.tabs(VIEWS)
+    with tabs[0]:
+        sequence_view(view)
+    with tabs[1]:
+        attention_view(view, analysis, model, ckpt)
+    with tabs[2]:
+        lstm_view(analysis)
+    with tabs[3]:
+        decision_view(analysis, view.true_label if view is not None else None)
+    with tabs[4]:
+        evaluation_view(run_dir, model)
+    with tabs[5]:
+        training_view()
+
+
+def command_line() -> argparse.Namespace:
+    """Options after ``--``: ``streamlit run streamlit_app.py -- --allow DIR``."""
+    parser = argparse.ArgumentParser(prog="streamlit run streamlit_app.py --", allow_abbrev=False)
+    parser.add_argument("--allow", action="append", default=[], metavar="DIR",
+                        help=f"also read checkpoints and run folders inside DIR (or set ${app.ALLOW_ENV})")
+    return parser.parse_known_args(sys.argv[1:])[0]
+
+
+# --- cached loaders ------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the checkpoint…")
+def cached_model(path: str, mtime: float):
+    return load_model(path)
+
+
+@st.cache_data(show_spinner=False)
+def cached_shipped_index() -> list[tuple[str, str]]:
+    records, class_names = app.shipped_records()
+    return [(r.sequence_id, class_names[r.label]) for r in records]
+
+
+@st.cache_data(max_entries=4, show_spinner="Comparing the two branches on every shipped sequence…")
+def cached_votes(ckpt: tuple[str, float], inputs_json: str, _model) -> dict:
+    from staner_lab.samples import load_shipped_samples
+
+    samples, _ = load_shipped_samples(InputConfig.from_json(inputs_json))
+    return app.branch_votes(_model, samples)
+
+
+@st.cache_data(max_entries=16, show_spinner="Preprocessing the sequence…")
+def cached_shipped_view(sequence_id: str, inputs_json: str) -> app.SequenceView:
+    records, class_names = app.shipped_records()
+    by_id = {r.sequence_id: r for r in records}
+    if sequence_id not in by_id:
+        raise ValueError(f"no shipped sequence {sequence_id!r}; pick one from the list")
+    return app.inspect_record(by_id[sequence_id], InputConfig.from_json(inputs_json), class_names=class_names)
+
+
+@st.cache_data(max_entries=8, show_spinner="Finding the face and its 68 landmarks…")
+def cached_media_view(keys: tuple, inputs_json: str, prep_json: str, source: str, ordered: bool,
+                      _files: list[tuple[str, bytes]]) -> tuple[app.SequenceView | None, str | None]:
+    """(view, None) or (None, message); the message is cached too, so a bad upload is decoded once."""
+    try:
+        frames, names = app.frames_from_uploads(_files, sort=not ordered)
+        view = app.frames_view(frames, names, InputConfig.from_json(inputs_json),
+                               PreprocessConfig.from_json(prep_json), source)
+        return view, None
+    except (ValueError, FileNotFoundError) as exc:  # InputError, FaceNotFoundError, a missing dlib model
+        return None, f"This input cannot be used: {exc}"
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the model…")
+def cached_analysis(ckpt: tuple[str, float], digest: str, _model, _sample) -> app.Analysis:
+    return app.analyse(_model, _sample)
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
+def cached_explanation(ckpt: tuple[str, float], digest: str, method: str, _model, _sample) -> app.Explanation:
+    return app.explain_peak(_model, _sample, method)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_run_folder(path: str, mtime: float, classes: tuple[str, ...] | None):
+    run = app.read_run_folder(path, classes)
+    return run, app.misclassified(run)
+
+
+@st.cache_resource(show_spinner="Loading the shipped sequences…")
+def cached_training_data():
+    from staner_lab.samples import load_shipped_samples
+
+    return load_shipped_samples(preset("classroom").inputs)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def cached_listing(roots: tuple[Path, ...]) -> tuple[list[str], list[str]]:
+    """(checkpoints, run folders) under the allowed roots, as shown; refreshed every few seconds."""
+    return ([app.display_path(p) for p in app.list_checkpoints(roots)],
+            [app.display_path(p) for p in app.list_run_dirs(roots)])
+
+
+def chart(fig, key: str) -> None:
+    """A staner_lab.viz figure as built (its projector template; Streamlit's theme would shrink fonts)."""
+    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+
+
+def ckpt_key(path: Path | None) -> tuple[str, float]:
+    if path is None or not path.is_file():
+        return ("", 0.0)
+    return (str(path), path.stat().st_mtime)
+
+
+# --- sidebar ---------------------------------------------------------------------------------------
+
+
+def checkpoint_selector_ui(roots) -> tuple[Path | None, str | None]:
+    """(checkpoint, error): shipped, one found under runs/ (and allowed folders), or a typed path."""
+    found = cached_listing(roots)[0]
+    options = [SHIPPED] + [p for p in found if p != SHIPPED] + [TYPED]
+    current = st.session_state.setdefault("ckpt", SHIPPED)
+    if current not in options:  # e.g. a model trained a moment ago, not yet in the listing
+        options.insert(1, current)
+    choice = st.sidebar.selectbox("Checkpoint", options, key="ckpt",
+                                  help="model.pt or last.pt of a run folder from staner-lab train / cv, or the "
+                                       "classroom model trained in this app")
+    if choice == SHIPPED:
+        try:
+            return shipped_checkpoint(), None
+        except FileNotFoundError:
+            return None, None
+    text = st.sidebar.text_input("Checkpoint path", key="ckpt_typed",
+                                 placeholder="runs/my-run/model.pt") if choice == TYPED else choice
+    try:
+        return app.validate_checkpoint_path(text, roots), None
+    except app.PathError as exc:
+        return None, f"Checkpoint not used: {exc}"
+
+
+def selected_model(path: Path | None):
+    """(model, error message): the error explains a missing, corrupt or foreign checkpoint."""
+    if path is None:
+        return None, (f"The shipped checkpoint {SHIPPED} is missing. Rebuild it with the command in "
+                      "data_samples/README.md, or train a classroom model in the 'Classroom training' tab and "
+                      "pick it under Checkpoint. The Sequence view works without a model.")
+    try:
+        return cached_model(*ckpt_key(path)), None
+    except CheckpointError as exc:
+        return None, f"Cannot use this checkpoint: {exc}"
+
+
+def input_selector_ui(model, ckpt: Path | None) -> dict:
+    """The input sequence: a shipped sample, uploaded files, or webcam snapshots."""
+    st.sidebar.header("Input")
+    kind = st.sidebar.radio("Sequence from", SOURCES, key="source", horizontal=True)
+    if kind == "Shipped sample":
+        try:
+            index = cached_shipped_index()
+            votes = cached_votes(ckpt_key(ckpt), model.config.inputs.to_json(), model) if model is not None else {}
+        except (FileNotFoundError, ValueError) as exc:
+            return {"kind": "error", "error": f"The shipped sample data cannot be read: {exc}"}
+        labels = {}
+        for sid, label in index:
+            v = votes.get(sid)
+            split = v is not None and v["G"] is not None and v["L"] is not None and v["G"] != v["L"]
+            labels[sid] = f"{sid} ({label})" + (f" ⚡ SGAER {v['G']}, TLER {v['L']}" if split else "")
+        if votes and "sequence" not in st.session_state:  # open on the sequence where α matters most
+            st.session_state["sequence"] = max(votes, key=lambda k: votes[k]["gap"])
+        sid = st.sidebar.selectbox("Shipped sequence (true class)", list(labels), format_func=labels.get,
+                                   key="sequence", help="⚡: the two branches vote for different classes, so "
+                                                        "the α slider can change the decision")
+        return {"kind": "shipped", "sequence_id": sid}
+    prep = preprocessing_ui()
+    if kind == "Upload":
+        files = st.sidebar.file_uploader(f"A video, or the frames of one sequence (≤ {app.MAX_UPLOAD_MB} MB)",
+                                         type=MEDIA_TYPES, accept_multiple_files=True, key="uploads")
+        return {"kind": "upload", "files": list(files or []), "prep": prep}
+    shot = st.sidebar.camera_input("Webcam snapshot (take several: neutral face first, peak last)", key="camera")
+    snaps = st.session_state.setdefault("snapshots", [])  # [(file id, JPEG bytes)] in the order taken
+    seen = st.session_state.setdefault("snapshot_checks", {})  # file id -> None (added) or the error
+    if shot is not None and shot.file_id not in seen:
+        try:
+            app.decode_image(shot.getvalue(), f"snapshot {len(snaps) + 1}")
+            snaps.append((shot.file_id, shot.getvalue()))
+            seen[shot.file_id] = None
+        except app.InputError as exc:
+            seen[shot.file_id] = f"This snapshot was not added: {exc}"
+    st.sidebar.caption(f"{len(snaps)} snapshot(s) in the sequence. Clear the photo above and take the next one.")
+    st.sidebar.button("Start a new sequence", on_click=snaps.clear, disabled=not snaps, key="snap_clear")
+    error = seen.get(shot.file_id) if shot is not None else None
+    return {"kind": "webcam", "snapshots": list(snaps), "prep": prep, "error": error}
+
+
+def preprocessing_ui() -> PreprocessConfig:
+    whole = st.sidebar.checkbox("Frames are already cropped to the face", key="whole_frame",
+                                help="skip face detection and take the whole frame as the face box")
+    peak = st.sidebar.radio("Peak frame", ["last", "displacement"], key="peak_mode", horizontal=True,
+                            help="last: the sequence ends at the peak (CK+). displacement: the frame whose "
+                                 "landmarks moved most from the first frame")
+    return PreprocessConfig(landmarks="dlib", whole_frame_face=whole, peak=peak)
+
+
+def run_folder_selector_ui(roots, ckpt: Path | None) -> Path | str | None:
+    """The run folder for the Evaluation view (a path, or an error message)."""
+    st.sidebar.header("Evaluation")
+    found = cached_listing(roots)[1]
+    options = [FOLLOW] + found + [TYPED]
+    current = st.session_state.setdefault("run", FOLLOW)
+    if current not in options:
+        options.insert(1, current)
+    choice = st.sidebar.selectbox("Run folder", options, key="run",
+                                  help="the --out folder of staner-lab train, cv or ablate")
+    if choice == FOLLOW:
+        if ckpt is None:
+            return None
+        for folder in (ckpt.parent, ckpt.parent.parent):
+            if (folder / "results.json").is_file() or (folder / "table1.csv").is_file():
+                return folder
+        return None
+    text = st.sidebar.text_input("Run folder path", key="run_typed", placeholder="runs/ck-cv") \
+        if choice == TYPED else choice
+    try:
+        return app.validate_run_dir(text, roots)
+    except app.PathError as exc:
+        return str(exc)
+
+
+def sequence_for(source: dict, inputs: InputConfig) -> tuple[app.SequenceView | None, str | None]:
+    """(view, error message) for the chosen input."""
+    try:
+        if source["kind"] == "error":
+            return None, source["error"]
+        if source["kind"] == "shipped":
+            return cached_shipped_view(source["sequence_id"], inputs.to_json()), None
+        if source["kind"] == "upload":
+            files = source["files"]
+            if not files:
+                return None, None
+            keys = tuple((f.file_id, f.size) for f in files)
+            data = [(f.name, f.getvalue()) for f in files]
+            return cached_media_view(keys, inputs.to_json(), source["prep"].to_json(), "upload", False, data)
+        snaps = source["snapshots"]
+        if not snaps:
+            return None, source["error"]
+        data = [(f"snapshot {k + 1}", b) for k, (_, b) in enumerate(snaps)]
+        keys = tuple(fid for fid, _ in snaps)
+        view, error = cached_media_view(keys, inputs.to_json(), source["prep"].to_json(), "webcam", True, data)
+        return view, error or source["error"]
+    except (ValueError, FileNotFoundError) as exc:  # InputError, FaceNotFoundError, DataError ...
+        return None, f"This input cannot be used: {exc}"
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+def no_input_note(view) -> bool:
+    if view is None:
+        st.info("Choose an input in the sidebar: a shipped sample, an upload (a video or frames of one face), "
+                "or webcam snapshots.")
+        return True
+    return False
+
+
+def sequence_view(view: app.SequenceView | None) -> None:
+    if no_input_note(view):
+        return
+    N, H, W = view.frames.shape
+    T = len(view.indices)
+    st.markdown(f"**{view.source}** — {N} frames of {W}×{H} px; peak = frame {view.peak + 1}; "
+                f"TLER reads T = {T} frames from the first to the peak"
+                + (f"; true class **{view.true_label}**" if view.true_label else ""))
+    chart(viz.frames_figure(view.frames, view.landmarks, view.boxes, view.indices, view.peak),
+                    key="frames_chart")
+    chart(viz.filmstrip_figure(view.sample.regions, view.indices), key="filmstrip_chart")
+
+
+def no_model_note(analysis) -> bool:
+    if analysis is None:
+        st.warning("No model loaded (see the message above), or no input: this view needs both.")
+        return True
+    return False
+
+
+@st.fragment
+def attention_view(view, analysis: app.Analysis | None, model, ckpt) -> None:
+    if no_model_note(analysis):
+        return
+    if analysis.attention == "none":
+        st.info(f"This {model.config.variant} model has no attention module (ablation C1, C2 or C4): no M to show.")
+        return
+    if analysis.attention == "channel":
+        chart(viz.channel_attention_figure(analysis.M), key="channel_chart")
+        return
+    left, right = st.columns(2)
+    with left:
+        opacity = st.slider("Opacity of M", 0.0, 1.0, 0.5, 0.05, key="opacity")
+        chart(viz.attention_figure(view.sample.peak, analysis.M, opacity), key="attention_chart")
+        st.caption("Eq. 1–2: M = σ(Conv(U)) weights each position of the front-end features, F = (1 + M) ⊗ U.")
+    with right:
+        methods = app.peak_methods()
+        if not methods:
+            st.info("Attributions need staner_lab.explain (captum), which this installation lacks.")
+            return
+        method = st.selectbox("Attribution method (captum)", methods, key="attr_method",
+                              format_func=lambda m: m.replace("_", " "))
+        try:
+            ex = cached_explanation(ckpt_key(ckpt), app.sample_digest(view.sample), method, model, view.sample)
+        except (ValueError, RuntimeError) as exc:
+            st.error(f"Attribution failed: {exc}")
+            return
+        chart(viz.attribution_overlay_figure(view.sample.peak, ex.map, signed=ex.signed,
+                                             title=f"{method.replace('_', ' ').capitalize()}, P_G({ex.target})"),
+              key="attribution_chart")
+        rho = "n/a (a map is constant)" if ex.agreement is None or math.isnan(ex.agreement) else f"{ex.agreement:+.2f}"
+        st.metric("Agreement with M (Spearman ρ of M and |attribution|)", rho)
+
+
+@st.fragment
+def lstm_view(analysis: app.Analysis | None) -> None:
+    if no_model_note(analysis):
+        return
+    if not analysis.lstm:
+        st.info("This model has no TLER branch (ablation C1 or C3): no LSTM to show.")
+        return
+    region = st.radio("Region", list(analysis.lstm), key="lstm_region", horizontal=True)
+    g = analysis.lstm[region]
+    chart(viz.states_figure(g["h"], g["c"], region), key="states_chart")
+    chart(viz.gates_figure(g["f"], g["i"], g["o"], region), key="gates_chart")
+    gate = st.radio("Mean gate of every region", ["f", "i", "o"], key="lstm_gate", horizontal=True,
+                    format_func={"f": "forget f", "i": "input i", "o": "output o"}.get)
+    chart(viz.gate_means_figure(analysis.lstm, gate), key="gate_means_chart")
+
+
+def decision_view(analysis: app.Analysis | None, true_label: str | None) -> None:
+    if no_model_note(analysis):
+        return
+    st.latex(r"P = \alpha\,P_G + (1-\alpha)\,P_L, \qquad O = \arg\max_C P(C) \quad\text{(Eq. 14)}")
+    decision_panel(analysis, true_label)
+
+
+@st.fragment
+def decision_panel(analysis: app.Analysis, true_label: str | None) -> None:
+    """Only this part reruns when α moves: Eq. 14 on the cached P_G and P_L, no model run."""
+    t0 = time.perf_counter()
+    both = analysis.P_G is not None and analysis.P_L is not None
+    alpha = st.slider("α, the weight of SGAER (peak face) in Eq. 14", 0.0, 1.0, float(analysis.alpha), 0.05,
+                      key="alpha", disabled=not both)
+    if not both:
+        st.info("This model has one branch only (an ablation variant): α has no effect.")
+        alpha = analysis.alpha
+    P = app.fuse(analysis, alpha)
+    st.subheader(f"Fused decision: {app.describe_decision(analysis.class_names, P, alpha)}")
+    chart(viz.probability_figure(analysis.class_names, P, alpha, analysis.P_G, analysis.P_L, true_label),
+          key="decision_chart")
+    st.caption(f"Recomputed from the cached P_G and P_L in {1000 * (time.perf_counter() - t0):.0f} ms on the server "
+               "(no model run).")
+
+
+def evaluation_view(run_dir: Path | str | None, model) -> None:
+    if isinstance(run_dir, str):
+        st.error(f"Run folder not used: {run_dir}")
+        return
+    if run_dir is None:
+        st.info("The selected checkpoint has no results.json beside it. Pick a run folder in the sidebar (the --out "
+                "folder of staner-lab train, cv or ablate), or train a classroom model in the 'Classroom training' tab.")
+        return
+    classes = tuple(model.config.class_names) if model is not None else None
+    try:
+        mtime = max(p.stat().st_mtime for p in run_dir.iterdir())
+        run, wrong = cached_run_folder(str(run_dir), mtime, classes)
+    except (app.RunFolderError, OSError) as exc:
+        st.error(str(exc))
+        return
+    evaluation_panel(run, wrong)
+
+
+@st.fragment
+def evaluation_panel(run: app.RunFolder, wrong: list[dict]) -> None:
+    head = f"**{app.display_path(run.path)}**" + (f" — {run.variant}" if run.variant else "")
+    if run.accuracy is not None:
+        head += f": accuracy {100 * run.accuracy:.1f}%" + (f" ± {100 * run.accuracy_std:.1f}" if run.accuracy_std
+                                                            is not None else "")
+    st.markdown(head)
+    if run.confusion is not None:
+        names = run.class_names
+        which = ["summed over folds"] + [f"fold {k}" for k in range(len(run.folds))] if run.folds else ["held out"]
+        pick = st.radio("Confusion matrix", which, key="eval_fold", horizontal=True)
+        cm = run.confusion if pick in ("summed over folds", "held out") else run.folds[int(pick.split()[1])]
+        counts, normalised = viz.confusion_pair(cm, names, f" ({pick})")
+        left, right = st.columns(2)
+        with left:
+            chart(counts, key="cm_counts")
+        with right:
+            chart(normalised, key="cm_norm")
+        chart(viz.recall_figure(names, run.recall), key="recall_chart")
+    if run.table1:
+        chart(viz.ablation_figure(run.table1), key="ablation_chart")
+        st.dataframe([{"method": r["method"], "accuracy (%)": round(100 * r["accuracy_mean"], 2),
+                       "± std": round(100 * r["accuracy_std"], 2), "folds": r["folds"]} for r in run.table1])
+    if run.metrics:
+        chart(viz.training_curves_figure(run.metrics), key="curves_chart")
+    if wrong:
+        st.subheader(f"Misclassified test sequences ({len(wrong)})")
+        st.dataframe(wrong, hide_index=True)
+
+
+def training_view() -> None:
+    st.markdown("Train the **classroom** model on the shipped synthetic sequences (some subjects held out). "
+                "A few epochs take under a minute on a laptop CPU; the run is written to "
+                f"`{app.display_path(app.runs_root())}/app-<timestamp>/` and can be picked as a checkpoint.")
+    job: app.TrainingJob | None = st.session_state.get("train_job")
+    running = job is not None and job.running
+    c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    c1.number_input("Epochs", 1, 200, 10, key="train_epochs", disabled=running)
+    c2.button("Train", type="primary", on_click=start_training, disabled=running, key="train_start")
+    c3.button("Stop", on_click=job.stop if running else None, disabled=not running, key="train_stop")
+    st.fragment(training_progress, run_every=1.0 if running else None)()
+
+
+def start_training() -> None:
+    try:
+        samples, class_names = cached_training_data()
+    except (FileNotFoundError, ValueError) as exc:
+        st.session_state["train_error"] = f"Cannot train: {exc}"
+        return
+    st.session_state.pop("train_error", None)
+    st.session_state["train_job"] = app.TrainingJob.start(samples, class_names, st.session_state["train_epochs"])
+
+
+def use_trained(job: app.TrainingJob) -> None:
+    st.session_state["ckpt"] = app.display_path(job.result.checkpoint)
+    st.session_state["run"] = FOLLOW
+
+
+def training_progress() -> None:
+    if st.session_state.get("train_error"):
+        st.error(st.session_state["train_error"])
+    job: app.TrainingJob | None = st.session_state.get("train_job")
+    if job is None:
+        return
+    done = len(job.history)
+    state = {"running": "stopping after this epoch…" if job.stopping else "training…", "done": "finished",
+             "stopped": "stopped", "failed": "failed"}[job.status]
+    st.progress(done / job.epochs, text=f"{app.display_path(job.run_dir)}: epoch {done}/{job.epochs} — {state}")
+    if job.history:
+        chart(viz.training_curves_figure(job.history, title="Live training curves"), key="live_curves")
+    if job.status == "failed":
+        st.error(f"Training failed: {job.error}")
+    elif not job.running and job.result is not None:
+        acc = job.result.accuracy
+        st.success(f"{'Stopped' if job.result.stopped else 'Finished'} after {len(job.history)} epoch(s); "
+                   f"held-out accuracy {100 * acc:.1f}%. " if acc is not None else "Training ended. ")
+        st.button("Use this model", on_click=use_trained, args=(job,), key="train_use", type="primary")
+        if st.session_state.get("_train_seen") != str(job.run_dir):
+            st.session_state["_train_seen"] = str(job.run_dir)
+            cached_listing.clear()
+            st.rerun()  # the whole page: the new checkpoint appears in the sidebar, polling stops
+
+
+if __name__ == "__main__":
+    main()
