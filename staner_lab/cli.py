@@ -170,6 +170,7 @@ def _predict(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .data.cli import add_prepare_parser
     from .data.synthetic import add_synth_parser
+    from .stream_cli import add_live_parser
 
     parser = argparse.ArgumentParser(
         prog="staner-lab",
@@ -224,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--alpha", type=float, default=None, help="fusion weight (default: the model's)")
     pr.add_argument("--whole-frame-face", action="store_true", help="frames are already cropped faces")
     pr.set_defaults(func=_predict)
-    __import__("staner_lab.stream_cli", fromlist=["add_live_parser"]).add_live_parser(sub)  # live (issue 8)
+    add_live_parser(sub)
     return parser
 
 

@@ -35,8 +35,10 @@ __all__ = [
     "DlibBackend",
     "FaceNotFoundError",
     "FaceTrack",
+    "FaceTracker",
     "GivenLandmarksBackend",
     "LandmarkBackend",
+    "TrackedFace",
     "as_gray_frames",
     "load_dlib_models",
     "read_landmark_file",
@@ -364,6 +366,10 @@ class DlibBackend:
         size = np.sqrt(w * h)
         return not 0.5 < size / max(ref_size, 1e-6) < 2.0
 
+    def tracker(self) -> FaceTracker:
+        """A :class:`FaceTracker`: this backend's detect-then-track loop, one frame per call."""
+        return FaceTracker(self)
+
     def detect(self, frames: FrameInput, names: Sequence[str] | None = None) -> FaceTrack:
         """Landmark every frame; see :meth:`LandmarkBackend.detect`.
 
@@ -374,70 +380,127 @@ class DlibBackend:
         n = len(gray)
         if names is not None and len(names) != n:
             raise ValueError(f"got {len(names)} names for {n} frames")
-        detector, predictor = load_dlib_models(self.model_path)
+        tracker = self.tracker()
         boxes = np.zeros((n, 4))
         marks = np.zeros((n, N_LANDMARKS, 2), np.float32)
         found = np.ones(n, bool)
         detected = np.zeros(n, bool)
-
-        prev: np.ndarray | None = None  # previous landmarks, working-image pixels
-        prev_patch: np.ndarray | None = None
-        prev_scale = 1.0
-        calib = _DEFAULT_CALIBRATION
-        ref_size = 0.0
-        last_detect = 0
         for i, frame in enumerate(gray):
-            image, scale = self._working(frame)
-            h, w = image.shape
-            whole = np.array([0.0, 0.0, w - 1.0, h - 1.0])
-            name = names[i] if names is not None else None
-            box: np.ndarray | None = None
-            pts: np.ndarray | None = None
-            if self.whole_frame_face:
-                box = whole
-                pts = self._predict(predictor, image, box)
-            else:
-                want_detect = (
-                    not self.track
-                    or prev is None
-                    or (self.redetect_every > 0 and i - last_detect >= self.redetect_every)
-                )
-                if not want_detect:
-                    assert prev is not None
-                    box = _box_from_landmarks(prev * (scale / prev_scale), calib)
-                    pts = self._predict(predictor, image, box)
-                    similar = float(np.sum(self._patch(image, pts) * prev_patch)) >= self.min_similarity
-                    if not similar or self._lost(pts, ref_size * scale, image.shape):
-                        want_detect, box, pts = True, None, None
-                if want_detect:
-                    detected[i] = True
-                    last_detect = i
-                    cands = self._detect_boxes(detector, image)
-                    if cands:
-                        if prev is not None:  # keep following the same face
-                            pbox = _box_from_landmarks(prev * (scale / prev_scale), calib)
-                            box = max(cands, key=lambda b: (_iou(b, pbox), (b[2] - b[0]) * (b[3] - b[1])))
-                        else:
-                            box = max(cands, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-                        pts = self._predict(predictor, image, box)
-                        calib = _calibrate(box, pts)
-                        lb = _bbox(pts)
-                        ref_size = np.sqrt((lb[2] - lb[0]) * (lb[3] - lb[1])) / scale
-                    elif self.whole_frame_fallback:
-                        box, found[i] = whole, False
-                        pts = self._predict(predictor, image, box)
-                        calib = _DEFAULT_CALIBRATION
-                        lb = _bbox(pts)
-                        ref_size = np.sqrt(max((lb[2] - lb[0]) * (lb[3] - lb[1]), 1.0)) / scale
-                    else:
-                        raise FaceNotFoundError(i, name, "the HOG face detector found no face")
-            assert box is not None and pts is not None
-            prev, prev_scale = pts, scale
-            if self.track and not self.whole_frame_face:
-                prev_patch = self._patch(image, pts)
-            boxes[i] = box / scale
-            marks[i] = (pts / scale).astype(np.float32)
+            face = tracker.update(frame, names[i] if names is not None else None)
+            boxes[i], marks[i], found[i], detected[i] = face.box, face.landmarks, face.found, face.detected
         return FaceTrack(boxes=boxes, landmarks=marks, found=found, detected=detected)
+
+
+@dataclass(frozen=True, eq=False)
+class TrackedFace:
+    """One frame's face from :meth:`FaceTracker.update`.
+
+    Attributes:
+        box: (4,) float64 face box (x0, y0, x1, y1) that the shape predictor used, frame pixels.
+        landmarks: (68, 2) float32 landmarks (x, y), frame pixels.
+        found: False only where the landmarks come from the whole-frame fallback.
+        detected: True where the face detector ran on this frame (else the face was tracked).
+    """
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    found: bool
+    detected: bool
+
+
+class FaceTracker:
+    """:class:`DlibBackend`'s detect-then-track loop, one frame per call (live streams).
+
+    ``DlibBackend.detect`` runs exactly this loop over a sequence, so a stream of frames gets the
+    same boxes and landmarks as the batch pipeline. Frames are counted from the last
+    :meth:`reset` (``redetect_every`` and error messages use that count).
+
+    >>> tracker = DlibBackend().tracker()      # doctest: +SKIP
+    >>> face = tracker.update(gray_frame)      # doctest: +SKIP
+    """
+
+    def __init__(self, backend: DlibBackend) -> None:
+        self.backend = backend
+        self._detector, self._predictor = load_dlib_models(backend.model_path)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the face (the next frame runs the detector) and restart the frame count."""
+        self.frames = 0  # frames seen since the last reset
+        self._prev: np.ndarray | None = None  # previous landmarks, working-image pixels
+        self._prev_patch: np.ndarray | None = None
+        self._prev_scale = 1.0
+        self._calib = _DEFAULT_CALIBRATION
+        self._ref_size = 0.0
+        self._last_detect = 0
+
+    def update(self, frame: np.ndarray, name: str | None = None) -> TrackedFace:
+        """Box and landmarks of the next frame.
+
+        Args:
+            frame: (H, W) uint8 grayscale (or (H, W, 3) BGR) frame.
+            name: label used in error messages.
+
+        Raises:
+            FaceNotFoundError: the detector ran and found no face (and no fallback). The tracker
+                then forgets the face, so the next frame runs the detector.
+        """
+        b = self.backend
+        detector, predictor = self._detector, self._predictor
+        i = self.frames
+        self.frames += 1
+        image, scale = b._working(as_gray_frames([frame])[0])
+        h, w = image.shape
+        whole = np.array([0.0, 0.0, w - 1.0, h - 1.0])
+        box: np.ndarray | None = None
+        pts: np.ndarray | None = None
+        found, detected = True, False
+        prev = self._prev
+        if b.whole_frame_face:
+            box = whole
+            pts = b._predict(predictor, image, box)
+        else:
+            want_detect = (
+                not b.track
+                or prev is None
+                or (b.redetect_every > 0 and i - self._last_detect >= b.redetect_every)
+            )
+            if not want_detect:
+                assert prev is not None
+                box = _box_from_landmarks(prev * (scale / self._prev_scale), self._calib)
+                pts = b._predict(predictor, image, box)
+                similar = float(np.sum(b._patch(image, pts) * self._prev_patch)) >= b.min_similarity
+                if not similar or b._lost(pts, self._ref_size * scale, image.shape):
+                    want_detect, box, pts = True, None, None
+            if want_detect:
+                detected = True
+                self._last_detect = i
+                cands = b._detect_boxes(detector, image)
+                if cands:
+                    if prev is not None:  # keep following the same face
+                        pbox = _box_from_landmarks(prev * (scale / self._prev_scale), self._calib)
+                        box = max(cands, key=lambda c: (_iou(c, pbox), (c[2] - c[0]) * (c[3] - c[1])))
+                    else:
+                        box = max(cands, key=lambda c: (c[2] - c[0]) * (c[3] - c[1]))
+                    pts = b._predict(predictor, image, box)
+                    self._calib = _calibrate(box, pts)
+                    lb = _bbox(pts)
+                    self._ref_size = np.sqrt((lb[2] - lb[0]) * (lb[3] - lb[1])) / scale
+                elif b.whole_frame_fallback:
+                    box, found = whole, False
+                    pts = b._predict(predictor, image, box)
+                    self._calib = _DEFAULT_CALIBRATION
+                    lb = _bbox(pts)
+                    self._ref_size = np.sqrt(max((lb[2] - lb[0]) * (lb[3] - lb[1]), 1.0)) / scale
+                else:
+                    self._prev = self._prev_patch = None  # lost: detect again on the next frame
+                    raise FaceNotFoundError(i, name, "the HOG face detector found no face")
+        assert box is not None and pts is not None
+        self._prev, self._prev_scale = pts, scale
+        if b.track and not b.whole_frame_face:
+            self._prev_patch = b._patch(image, pts)
+        return TrackedFace(box=box / scale, landmarks=(pts / scale).astype(np.float32), found=found,
+                           detected=detected)
 
 
 # --------------------------------------------------------------------------------------------
