@@ -10,6 +10,7 @@ Layout and widgets only: preprocessing, model runs, path checks and run folders 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import sys
 import time
@@ -59,6 +60,8 @@ def main() -> None:
         lstm_view(analysis)
     with tabs[3]:
         decision_view(analysis, view.true_label if view is not None else None)
+        if analysis is not None and source["kind"] in ("upload", "webcam"):
+            stream_view(view, model, ckpt, source["prep"])
     with tabs[4]:
         evaluation_view(run_dir, model)
     with tabs[5]:
@@ -383,6 +386,24 @@ def decision_view(analysis: app.Analysis | None, true_label: str | None) -> None
         return
     st.latex(r"P = \alpha\,P_G + (1-\alpha)\,P_L, \qquad O = \arg\max_C P(C) \quad\text{(Eq. 14)}")
     decision_panel(analysis, true_label)
+
+
+@st.cache_data(max_entries=8, show_spinner="Streaming the frames one at a time…")
+def cached_stream(ckpt: tuple[str, float], digest: str, prep_json: str, _model, _frames) -> app.StreamTrace:
+    return app.stream_trace(_model, _frames, PreprocessConfig.from_json(prep_json))
+
+
+def stream_view(view: app.SequenceView, model, ckpt, prep: PreprocessConfig) -> None:
+    """Live recognition (staner_lab.stream): the decision after every frame, LSTM state carried."""
+    with st.expander("Frame by frame: the streaming recogniser (as in `staner-lab live`)"):
+        digest = hashlib.sha256(view.frames.tobytes()).hexdigest()
+        try:
+            trace = cached_stream(ckpt_key(ckpt), digest, prep.to_json(), model, view.frames)
+        except ValueError as exc:
+            st.error(f"Streaming is not possible on this input: {exc}")
+            return
+        chart(viz.stream_figure(trace.class_names, trace.P, trace.resets), key="stream_chart")
+        st.caption("Each frame costs one CNN pass per region and one LSTM step; SGAER re-runs on the peak so far.")
 
 
 @st.fragment

@@ -998,3 +998,35 @@ class TrainingJob:
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.running
+
+
+# --- streaming (staner_lab.stream) for uploads and webcam snapshots ---------------------------------
+
+
+@dataclass(frozen=True)
+class StreamTrace:
+    """The streaming recogniser's decision after every frame of a sequence.
+
+    Attributes:
+        P: (N, K) fused probabilities after frame t (NaN rows where no face was found).
+        resets: (N,) True where the recogniser started a new sequence (first frame, face lost).
+        class_names: K class names.
+    """
+
+    P: np.ndarray
+    resets: np.ndarray
+    class_names: tuple[str, ...]
+
+
+def stream_trace(model: STANER, frames: np.ndarray, prep: PreprocessConfig) -> StreamTrace:
+    """Feed (N, H, W) uint8 gray frames one at a time to :class:`staner_lab.stream.StreamingRecognizer`
+    (carrying each region's LSTM state) and collect the fused decision after every frame."""
+    from .stream import StreamingRecognizer, recognize_frames
+
+    recognizer = StreamingRecognizer(model, prep)
+    K = model.config.num_classes
+    P, resets = [], []
+    for _, result in recognize_frames(recognizer, list(frames), "this sequence", color="bgr"):
+        P.append(np.asarray(result.P, dtype=np.float32) if result.P is not None else np.full(K, np.nan, np.float32))
+        resets.append(bool(result.reset))
+    return StreamTrace(P=np.stack(P), resets=np.array(resets), class_names=tuple(model.config.class_names))

@@ -353,3 +353,21 @@ def test_view_figures(shipped, sample):
     counts, rows = viz.confusion_pair(np.eye(3, dtype=int), ["a", "b", "c"])
     assert counts.data[0].zmax == 1 and rows.layout.template.layout.font.size >= 18
     assert viz.recall_figure(["a", "b"], np.array([0.5, np.nan])).data[0].text[1] == "no data"
+
+
+def test_stream_trace_follows_the_streaming_recognizer(face_frames):
+    from staner_lab.checkpoint import load_model
+    from staner_lab.samples import shipped_checkpoint
+    from staner_lab.stream import StreamingRecognizer
+
+    model = load_model(shipped_checkpoint())
+    trace = app.stream_trace(model, face_frames, PreprocessConfig(landmarks="dlib"))
+    assert trace.P.shape == (5, model.config.num_classes) and trace.resets[0]
+    np.testing.assert_allclose(trace.P.sum(axis=1), 1, atol=1e-5)
+    rec = StreamingRecognizer(model, PreprocessConfig(landmarks="dlib"))
+    last = [rec.update(f) for f in face_frames][-1]
+    np.testing.assert_allclose(trace.P[-1], last.P, atol=1e-6)
+    with pytest.raises(ValueError, match="no face found"):
+        app.stream_trace(model, np.full((3, 96, 96), 128, np.uint8), PreprocessConfig(landmarks="dlib"))
+    fig = viz.stream_figure(trace.class_names, trace.P, trace.resets)
+    assert len(fig.data) == model.config.num_classes

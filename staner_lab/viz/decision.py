@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import BRANCH_COLOURS, FONT_SIZE, figure
+from ._style import BRANCH_COLOURS, FONT_SIZE, figure, style
 
 __all__ = ["probability_figure"]
 
@@ -40,3 +40,16 @@ def probability_figure(class_names: Sequence[str], P: np.ndarray, alpha: float, 
               "yaxis": {"autorange": "reversed"}, "margin": {"t": 120}}
     title = f"The two branches' votes and the fused P: O = {names[k]}"
     return figure(traces, layout, title, height=max(420, 52 * len(names) + 190))
+
+
+def stream_figure(class_names: Sequence[str], P: np.ndarray, resets: np.ndarray | None = None) -> go.Figure:
+    """The fused probability of every class after each frame of a stream (``StreamTrace``); dotted
+    vertical lines where the recogniser reset (face lost)."""
+    fig = go.Figure()
+    t = np.arange(1, len(P) + 1)
+    for k, name in enumerate(class_names):
+        fig.add_trace(go.Scatter(x=t, y=P[:, k], mode="lines+markers", name=name))
+    for i in np.flatnonzero(resets if resets is not None else [])[1:]:
+        fig.add_vline(x=i + 1, line_dash="dot", line_color="gray")
+    fig.update_layout(xaxis_title="frame", yaxis_title="P", yaxis_range=[0, 1])
+    return style(fig, title="Streaming: the fused decision P after each frame")
