@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from staner_lab.config import train_preset
 from staner_lab.config import preset as model_preset
+from staner_lab.config import train_preset
 from staner_lab.data.dataset import StanerDataset
 from staner_lab.data.records import Sample
 from staner_lab.device import resolve_device
@@ -57,7 +57,7 @@ def main() -> None:
 
     device = resolve_device(args.device)
     cfg = model_preset(args.preset)
-    n_train = int(round(args.sequences * 0.9))  # one fold of 10-fold CV trains on 9/10
+    n_train = round(args.sequences * 0.9)  # one fold of 10-fold CV trains on 9/10
     samples = random_samples(cfg, n_train)
     out = {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            (platform.processor() or "cpu"), "threads": torch.get_num_threads(), "torch": torch.__version__,

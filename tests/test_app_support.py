@@ -164,7 +164,6 @@ def test_analyse_and_fuse(sample):
 
 
 def test_explain_peak(sample):
-    pytest.importorskip("captum")
     torch.manual_seed(0)
     model = STANER(preset("classroom")).eval()
     ex = app.explain_peak(model, sample, "saliency")

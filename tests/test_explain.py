@@ -24,13 +24,7 @@ FAST = {"integrated_gradients": {"n_steps": 4}, "saliency": {}, "grad_cam": {},
         "occlusion": {"window": 16, "stride": 16}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads spin against each other (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +341,7 @@ def test_spearman_and_ranks_by_hand():
     assert E.spearman(np.arange(5), np.arange(5) ** 3) == pytest.approx(1.0)
     assert E.spearman(np.arange(5), -np.arange(5)) == pytest.approx(-1.0)
     assert math.isnan(E.spearman(np.arange(5), np.ones(5)))
-    stats = pytest.importorskip("scipy.stats")
+    from scipy import stats
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, 5, 200), rng.normal(size=200)  # many ties in a
     assert E.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)

@@ -20,14 +20,6 @@ from staner_lab.data.faces import (
     shape_predictor_path,
 )
 
-skimage_data = pytest.importorskip("skimage.data")
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    """The public-domain astronaut portrait of scikit-image, (512, 512) uint8 grayscale."""
-    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY)
-
 
 @pytest.fixture(scope="module")
 def reference(astronaut) -> FaceTrack:

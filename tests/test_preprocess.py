@@ -23,19 +23,7 @@ from staner_lab.data.faces import DlibBackend, GivenLandmarksBackend
 from staner_lab.data.preprocess import backend_for, flip_sample, load_frames, preprocess_sequence
 from staner_lab.data.records import Sample, SequenceRecord
 
-skimage_data = pytest.importorskip("skimage.data")
-
 N_FRAMES = 10
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY)
-
-
-@pytest.fixture(scope="module")
-def landmarks(astronaut) -> np.ndarray:
-    return DlibBackend(track=False).detect([astronaut]).landmarks[0]
 
 
 def face_frames(astronaut: np.ndarray, n: int = N_FRAMES) -> list[np.ndarray]:

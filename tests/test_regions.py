@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -19,19 +18,6 @@ from staner_lab.data.regions import (
     region_box,
     sequence_region_boxes,
 )
-
-skimage_data = pytest.importorskip("skimage.data")
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY)
-
-
-@pytest.fixture(scope="module")
-def landmarks(astronaut) -> np.ndarray:
-    """(68, 2) dlib landmarks of the astronaut."""
-    return DlibBackend(track=False).detect([astronaut]).landmarks[0]
 
 
 def inside(points: np.ndarray, box) -> bool:

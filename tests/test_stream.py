@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from skimage import data as skimage_data
 
 from staner_lab import cli
 from staner_lab.checkpoint import save_checkpoint
@@ -23,18 +24,10 @@ from staner_lab.data.regions import crop_regions, sequence_region_boxes
 from staner_lab.models.staner import STANER
 from staner_lab.stream import FrameResult, StreamingRecognizer, VideoSource, annotate, recognize_frames
 
-skimage_data = pytest.importorskip("skimage.data")
-
 W, H, N_FRAMES, TOL = 640, 480, 12, 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: fastest for single frames, and robust on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def astronaut_frame(i: int) -> np.ndarray:

@@ -17,9 +17,21 @@ from .lstm import gate_means_figure, gates_figure, states_figure
 from .sequence import filmstrip_figure, frames_figure
 from .training import training_curves_figure
 
-__all__ += ["ablation_figure", "attention_figure", "channel_attention_figure", "confusion_pair",
-            "filmstrip_figure", "frames_figure", "gate_means_figure", "gates_figure", "probability_figure",
-            "recall_figure", "stream_figure", "states_figure", "training_curves_figure"]
+__all__ += [
+            "ablation_figure",
+            "attention_figure",
+            "channel_attention_figure",
+            "confusion_pair",
+            "filmstrip_figure",
+            "frames_figure",
+            "gate_means_figure",
+            "gates_figure",
+            "probability_figure",
+            "recall_figure",
+            "states_figure",
+            "stream_figure",
+            "training_curves_figure",
+]
 
 # Attributions (staner_lab.explain): captum maps on the face, M vs attribution, TLER region x frame.
 from .explain import (
@@ -31,3 +43,28 @@ from .explain import (
 
 __all__ += ["attention_vs_attribution_figure", "attribution_overlay_figure", "region_frame_figure",
             "region_share_figure"]
+
+# Notebooks (notebooks/): the tour, Eq. 1-16 views, and show_interactive (static figure + widgets).
+from .teaching import (
+            alpha_sweep_figure,
+            dropdown,
+            feature_grid_figure,
+            feature_map_figure,
+            fusion_confusion_figure,
+            gate_curves_figure,
+            lstm_step_figure,
+            mask_overlay_figure,
+            pointing_game_figure,
+            region_explorer_figure,
+            show_interactive,
+            slider,
+            softmax_figure,
+            split_comparison_figure,
+            time_features_figure,
+            tour_figure,
+)
+
+__all__ += ["alpha_sweep_figure", "dropdown", "feature_grid_figure", "feature_map_figure", "fusion_confusion_figure",
+            "gate_curves_figure", "lstm_step_figure", "mask_overlay_figure", "pointing_game_figure",
+            "region_explorer_figure", "show_interactive", "slider", "softmax_figure", "split_comparison_figure",
+            "time_features_figure", "tour_figure"]

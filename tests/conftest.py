@@ -1,0 +1,30 @@
+"""Fixtures shared by the test modules."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data as skimage_data
+
+from staner_lab.data.faces import DlibBackend
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The public-domain astronaut portrait shipped by scikit-image, (512, 512) uint8 grayscale."""
+    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY)
+
+
+@pytest.fixture(scope="session")
+def landmarks(astronaut) -> np.ndarray:
+    """(68, 2) dlib landmarks of the astronaut (real dlib, no tracking)."""
+    return DlibBackend(track=False).detect([astronaut]).landmarks[0]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread: on a busy 2-core machine two threads spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
