@@ -38,10 +38,9 @@ import torch
 
 from . import functional as Fn
 from .config import REGIONS, InputConfig, PreprocessConfig, preset, train_preset
-from .data.align import align_face, choose_peak, sample_indices
-from .data.faces import DlibBackend, LandmarkBackend
+from .data.faces import LandmarkBackend
 from .data.records import Sample, SequenceRecord
-from .data.regions import Box, crop_regions, sequence_region_boxes
+from .data.regions import Box
 from .models.staner import STANER
 from .samples import DATA_SAMPLES
 
@@ -346,21 +345,12 @@ def inspect_frames(frames: np.ndarray, names: Sequence[str], inputs: InputConfig
     Raises:
         FaceNotFoundError: (a ValueError) no face in a frame; its message names the frame.
     """
-    if backend is None:
-        backend = DlibBackend(track=prep.track, redetect_every=prep.redetect_every,
-                              whole_frame_face=prep.whole_frame_face, upscale_below=prep.upscale_below,
-                              whole_frame_fallback=prep.whole_frame_fallback)
-    track = backend.detect(frames, names=list(names))
-    landmarks = np.asarray(track.landmarks, dtype=np.float32)  # (N, 68, 2)
-    peak = choose_peak(landmarks, prep.peak)
-    face = align_face(frames[peak], landmarks[peak], inputs.face_size)
-    boxes = sequence_region_boxes(landmarks, inputs.region_sizes, prep.region_margin, image_shape=frames.shape[1:])
-    idx = sample_indices(peak + 1, inputs.frames)
-    regions = crop_regions(frames[idx], boxes, inputs.region_sizes)
-    sample = Sample(peak=face, regions=regions, landmarks=np.ascontiguousarray(landmarks[idx]), label=label,
-                    subject=subject, sequence_id=sequence_id)
-    return SequenceView(frames=frames, landmarks=landmarks, boxes=boxes, peak=peak, indices=idx, sample=sample,
-                        source=source, true_label=true_label)
+    from .data.preprocess import dlib_backend, process_frames
+
+    done = process_frames(frames, list(names), inputs, prep, backend or dlib_backend(prep), label=label,
+                          subject=subject, sequence_id=sequence_id)
+    return SequenceView(frames=frames, landmarks=done.landmarks, boxes=done.boxes, peak=done.peak,
+                        indices=done.indices, sample=done.sample, source=source, true_label=true_label)
 
 
 def inspect_record(record: SequenceRecord, inputs: InputConfig, prep: PreprocessConfig | None = None,

@@ -27,10 +27,13 @@ from staner_lab.data.records import Sample, SequenceRecord
 from staner_lab.data.regions import crop_regions, flip_sample_arrays, sequence_region_boxes
 
 __all__ = [
+    "ProcessedSequence",
     "backend_for",
+    "dlib_backend",
     "flip_sample",
     "load_frames",
     "preprocess_sequence",
+    "process_frames",
     "read_gray_image",
     "read_video",
 ]
@@ -165,6 +168,11 @@ def backend_for(record: SequenceRecord, prep: PreprocessConfig) -> LandmarkBacke
                 "files; use landmarks='dlib' or 'auto'"
             )
         return GivenLandmarksBackend(record.landmark_paths)
+    return dlib_backend(prep)
+
+
+def dlib_backend(prep: PreprocessConfig) -> DlibBackend:
+    """A :class:`DlibBackend` with ``prep``'s tracking and whole-frame options."""
     return DlibBackend(
         track=prep.track,
         redetect_every=prep.redetect_every,
@@ -200,12 +208,46 @@ def preprocess_sequence(
     frames, names = load_frames(record)
     if backend is None:
         backend = backend_for(record, prep)
+    return process_frames(frames, names, inputs, prep, backend, label=record.label, subject=record.subject,
+                          sequence_id=record.sequence_id).sample
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessedSequence:
+    """Steps 2-5 of Algorithm 1 with what they found on the way (for views and notebooks).
+
+    Attributes:
+        landmarks: (N, 68, 2) landmarks of every frame, in frame pixels.
+        peak: index of the peak frame.
+        boxes: one box per region for the whole sequence.
+        indices: (T,) frames sampled for the region sequences.
+        sample: the model-ready Sample.
+    """
+
+    landmarks: np.ndarray
+    peak: int
+    boxes: dict
+    indices: np.ndarray
+    sample: Sample
+
+
+def process_frames(
+    frames: np.ndarray,
+    names: list[str],
+    inputs: InputConfig,
+    prep: PreprocessConfig,
+    backend: LandmarkBackend,
+    *,
+    label: int = -1,
+    subject: str = "?",
+    sequence_id: str = "frames",
+) -> ProcessedSequence:
+    """Algorithm 1, steps 2-5, on (N, H, W) uint8 grayscale frames already in memory."""
     track = backend.detect(frames, names=names)
     landmarks = np.asarray(track.landmarks, dtype=np.float32)
     if landmarks.shape != (len(frames), 68, 2):
         raise ValueError(
-            f"sequence {record.sequence_id}: backend returned landmarks {landmarks.shape} for "
-            f"{len(frames)} frames"
+            f"sequence {sequence_id}: backend returned landmarks {landmarks.shape} for {len(frames)} frames"
         )
     peak = choose_peak(landmarks, prep.peak)
     face = align_face(frames[peak], landmarks[peak], inputs.face_size)
@@ -214,14 +256,15 @@ def preprocess_sequence(
     )
     idx = sample_indices(peak + 1, inputs.frames)
     regions = crop_regions(frames[idx], boxes, inputs.region_sizes)
-    return Sample(
+    sample = Sample(
         peak=face,
         regions=regions,
         landmarks=np.ascontiguousarray(landmarks[idx]),
-        label=record.label,
-        subject=record.subject,
-        sequence_id=record.sequence_id,
+        label=label,
+        subject=subject,
+        sequence_id=sequence_id,
     )
+    return ProcessedSequence(landmarks=landmarks, peak=peak, boxes=boxes, indices=idx, sample=sample)
 
 
 def flip_sample(sample: Sample, width: int | None = None) -> Sample:
