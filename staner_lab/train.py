@@ -27,7 +27,7 @@ from .atomic import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import StanerDataset, make_loader
-from .device import autocast
+from .device import autocast, prepare_model
 from .models.staner import STANER
 
 __all__ = [
@@ -178,7 +178,7 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
     """
     run_dir = Path(run_dir)
     device = torch.device(device)
-    model.to(device)
+    prepare_model(model, device)  # on CUDA: channels_last weights for the convolutions
     optimizer = make_optimizer(model, cfg)
     use_fp16 = device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
