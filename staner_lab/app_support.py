@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import tempfile
 import threading
 import time
@@ -39,6 +38,7 @@ import torch
 from . import functional as Fn
 from .config import REGIONS, InputConfig, PreprocessConfig, preset, train_preset
 from .data.faces import LandmarkBackend
+from .data.readers import natural_key
 from .data.records import Sample, SequenceRecord
 from .data.regions import Box
 from .models.staner import STANER
@@ -258,10 +258,6 @@ def decode_upload(data: bytes, name: str = "upload", max_mb: float | None = None
     return decode_image(data, name, max_mb)[None]
 
 
-def _natural(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
-
-
 def frames_from_uploads(files: Sequence[tuple[str, bytes]], max_mb: float | None = None,
                         sort: bool = True) -> tuple[np.ndarray, list[str]]:
     """Uploaded files (or webcam snapshots) -> one grayscale sequence (N, H, W) uint8 and names.
@@ -280,7 +276,7 @@ def frames_from_uploads(files: Sequence[tuple[str, bytes]], max_mb: float | None
     if total > max_mb * 2**20:
         raise InputError(f"{len(files)} files, {total / 2**20:.1f} MB in all, are over the {max_mb:g} MB "
                          "upload limit; send fewer or smaller frames")
-    items = sorted(files, key=lambda f: _natural(f[0])) if sort else list(files)
+    items = sorted(files, key=lambda f: natural_key(f[0])) if sort else list(files)
     decoded = [(name, decode_upload(data, name, max_mb)) for name, data in items]
     if len(decoded) > 1 and any(len(f) > 1 for _, f in decoded):
         raise InputError("upload either one video or a set of images, not a video together with other files")
@@ -812,7 +808,7 @@ def misclassified(run: RunFolder, limit: int = 500) -> list[dict[str, str]]:
 
     Returns rows {"fold", "sequence_id", "subject", "true", "predicted", "P"} (P of the predicted class).
     """
-    files = sorted(run.path.glob("fold_*/predictions.csv"), key=lambda p: _natural(p.parent.name))
+    files = sorted(run.path.glob("fold_*/predictions.csv"), key=lambda p: natural_key(p.parent.name))
     if (run.path / "predictions.csv").is_file():
         files.insert(0, run.path / "predictions.csv")
     rows: list[dict[str, str]] = []

@@ -9,17 +9,11 @@ import torch
 
 from .config import PreprocessConfig
 from .data.dataset import collate, to_item
-from .data.readers import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DataError
+from .data.readers import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DataError, natural_key
 from .data.records import Sample, SequenceRecord
 from .models.staner import STANER
 
 __all__ = ["predict_input", "predict_sample", "record_from_input"]
-
-
-def _natural(p: Path):
-    import re
-
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
 
 
 def record_from_input(path: str | Path) -> SequenceRecord:
@@ -36,7 +30,7 @@ def record_from_input(path: str | Path) -> SequenceRecord:
             raise DataError(f"{path}: not a video ({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder of frames")
         return SequenceRecord(sequence_id=path.stem, subject="?", label=-1, label_name="?", video_path=path)
     frames = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
-                    key=_natural)
+                    key=lambda p: natural_key(p.name))
     if not frames:
         raise DataError(f"{path}: no image frames ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder")
     landmarks: tuple[Path, ...] = ()

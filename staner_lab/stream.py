@@ -44,7 +44,7 @@ from torch import Tensor
 from . import functional as Fn
 from .config import REGIONS, PreprocessConfig
 from .data.align import align_face
-from .data.faces import DlibBackend, FaceNotFoundError
+from .data.faces import DlibBackend, FaceNotFoundError, to_gray
 from .data.regions import Box, crop_regions, sequence_region_boxes
 from .models.staner import STANER
 
@@ -59,29 +59,6 @@ __all__ = [
 
 Color = Literal["bgr", "rgb"]
 ResetReason = Literal["start", "face_lost", "reset_after", "frame_size"]
-
-
-def to_gray(frame: np.ndarray, color: Color = "bgr") -> np.ndarray:
-    """(H, W) uint8 grayscale from a gray, BGR(A) or RGB(A) uint8 frame (no copy when already gray).
-
-    Args:
-        frame: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8.
-        color: channel order of colour frames: "bgr" (OpenCV) or "rgb" (PIL, Streamlit).
-    """
-    img = np.asarray(frame)
-    if img.dtype != np.uint8:
-        raise ValueError(f"frame: expected uint8 pixels, got {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        return np.ascontiguousarray(img)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ValueError(f"frame: expected (H, W), (H, W, 3) or (H, W, 4) pixels, got shape {img.shape}")
-    if color not in ("bgr", "rgb"):
-        raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
-    codes = {("bgr", 3): cv2.COLOR_BGR2GRAY, ("bgr", 4): cv2.COLOR_BGRA2GRAY,
-             ("rgb", 3): cv2.COLOR_RGB2GRAY, ("rgb", 4): cv2.COLOR_RGBA2GRAY}
-    return cv2.cvtColor(img, codes[(color, img.shape[2])])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: numpy fields

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -43,6 +43,7 @@ __all__ = [
     "load_dlib_models",
     "read_landmark_file",
     "shape_predictor_path",
+    "to_gray",
 ]
 
 #: Number of landmarks of the iBUG / dlib markup.
@@ -118,6 +119,30 @@ class LandmarkBackend(Protocol):
         ...
 
 
+def to_gray(frame: np.ndarray, color: Literal["bgr", "rgb"] = "bgr", name: str = "frame") -> np.ndarray:
+    """(H, W) uint8 grayscale from a gray, BGR(A) or RGB(A) uint8 frame (no copy when already gray).
+
+    Args:
+        frame: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8.
+        color: channel order of colour frames: "bgr" (OpenCV) or "rgb" (PIL, Streamlit).
+        name: how error messages name the frame, e.g. "frame 3".
+    """
+    img = np.asarray(frame)
+    if img.dtype != np.uint8:
+        raise ValueError(f"{name}: expected uint8 pixels, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return np.ascontiguousarray(img)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"{name}: expected (H, W), (H, W, 3) or (H, W, 4) pixels, got shape {img.shape}")
+    if color not in ("bgr", "rgb"):
+        raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    codes = {("bgr", 3): cv2.COLOR_BGR2GRAY, ("bgr", 4): cv2.COLOR_BGRA2GRAY,
+             ("rgb", 3): cv2.COLOR_RGB2GRAY, ("rgb", 4): cv2.COLOR_RGBA2GRAY}
+    return cv2.cvtColor(img, codes[(color, img.shape[2])])
+
+
 def as_gray_frames(frames: FrameInput) -> list[np.ndarray]:
     """Check and normalise frames to a list of C-contiguous (H, W) uint8 arrays.
 
@@ -135,17 +160,7 @@ def as_gray_frames(frames: FrameInput) -> list[np.ndarray]:
     seq = list(frames)
     if not seq:
         raise ValueError("no frames given: a sequence needs at least one frame")
-    out = []
-    for i, f in enumerate(seq):
-        f = np.asarray(f)
-        if f.dtype != np.uint8:
-            raise ValueError(f"frame {i}: expected uint8 pixels, got {f.dtype}")
-        if f.ndim == 3 and f.shape[2] in (3, 4):
-            f = cv2.cvtColor(f, cv2.COLOR_BGR2GRAY if f.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-        if f.ndim != 2:
-            raise ValueError(f"frame {i}: expected a (H, W) grayscale frame, got shape {f.shape}")
-        out.append(np.ascontiguousarray(f))
-    return out
+    return [to_gray(f, name=f"frame {i}") for i, f in enumerate(seq)]
 
 
 # --------------------------------------------------------------------------------------------

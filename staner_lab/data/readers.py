@@ -56,6 +56,7 @@ __all__ = [
     "ReadReport",
     "SkippedItem",
     "detect_layout",
+    "natural_key",
     "oulu_subsets",
     "read_ckplus",
     "read_dataset",
@@ -169,7 +170,7 @@ def _check_on_error(on_error: str) -> bool:
     return on_error == "fail"
 
 
-def _natural_key(name: str) -> tuple[Any, ...]:
+def natural_key(name: str) -> tuple[Any, ...]:
     """Sort key that orders "frame2" before "frame10"."""
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name))
 
@@ -240,7 +241,7 @@ class _Reader:
         """
         clean = True
         entries = []
-        for path in sorted(folder.iterdir(), key=lambda p: _natural_key(p.name)):
+        for path in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
             if path.name.startswith("."):
                 continue
             if path.is_symlink() and not self.inside(path):
@@ -691,7 +692,7 @@ def _class_sequences(r: _Reader, class_dir: Path) -> list[tuple[str, tuple[Path,
             f"{class_dir.name}/: ignored {len(ignored)} file(s) that are neither images nor videos "
             f"(first: {ignored[0].name})"
         )
-    ordered = sorted(found, key=_natural_key)
+    ordered = sorted(found, key=natural_key)
     return [(key, *found[key]) for key in ordered]
 
 
