@@ -3,8 +3,9 @@
     streamlit run streamlit_app.py                                # shipped data and checkpoint, offline
     streamlit run streamlit_app.py -- --allow ~/experiments/runs  # also read run folders there
 
-Layout and widgets only: preprocessing, model runs, path checks and run folders are in
-``staner_lab.app_support``, figures in ``staner_lab.viz``. See docs/app.md.
+Layout and widgets only: preprocessing and model outputs are in ``staner_lab.explain.inspection``,
+uploads, path checks, run folders, training jobs and attributions in ``staner_lab.app``, figures in
+``staner_lab.viz``. See docs/app.md.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from staner_lab import app_support as app
 from staner_lab import viz
-from staner_lab.checkpoint import CheckpointError, load_model
+from staner_lab.app import decision, explanations, jobs, paths, runs, streaming, uploads
 from staner_lab.config import InputConfig, PreprocessConfig, preset
-from staner_lab.samples import shipped_checkpoint
+from staner_lab.data.shipped import shipped_checkpoint
+from staner_lab.explain import inspection
+from staner_lab.training.checkpoint import CheckpointError, load_model
 
 VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training"]
 SHIPPED = "data_samples/classroom.pt"
@@ -34,7 +36,7 @@ MEDIA_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "pgm", "mp4",
 
 def main() -> None:
     st.set_page_config(page_title="STANER lab", page_icon=":material/face:", layout="wide")
-    roots = app.allowed_roots(command_line().allow)
+    roots = paths.allowed_roots(command_line().allow)
     st.sidebar.title("STANER lab")
     ckpt, ckpt_error = checkpoint_selector_ui(roots)
     model, model_error = selected_model(ckpt) if ckpt_error is None else (None, ckpt_error)
@@ -48,7 +50,7 @@ def main() -> None:
     view, input_error = sequence_for(source, inputs)
     if input_error:
         st.error(input_error)
-    analysis = cached_analysis(ckpt_key(ckpt), app.sample_digest(view.sample), model, view.sample) \
+    analysis = cached_analysis(ckpt_key(ckpt), decision.sample_digest(view.sample), model, view.sample) \
         if model is not None and view is not None else None
 
     tabs = st.tabs(VIEWS)
@@ -72,7 +74,7 @@ def command_line() -> argparse.Namespace:
     """Options after ``--``: ``streamlit run streamlit_app.py -- --allow DIR``."""
     parser = argparse.ArgumentParser(prog="streamlit run streamlit_app.py --", allow_abbrev=False)
     parser.add_argument("--allow", action="append", default=[], metavar="DIR",
-                        help=f"also read checkpoints and run folders inside DIR (or set ${app.ALLOW_ENV})")
+                        help=f"also read checkpoints and run folders inside DIR (or set ${paths.ALLOW_ENV})")
     return parser.parse_known_args(sys.argv[1:])[0]
 
 
@@ -86,34 +88,35 @@ def cached_model(path: str, mtime: float):
 
 @st.cache_data(show_spinner=False)
 def cached_shipped_index() -> list[tuple[str, str]]:
-    records, class_names = app.shipped_records()
+    records, class_names = inspection.shipped_records()
     return [(r.sequence_id, class_names[r.label]) for r in records]
 
 
 @st.cache_data(max_entries=4, show_spinner="Comparing the two branches on every shipped sequence…")
 def cached_votes(ckpt: tuple[str, float], inputs_json: str, _model) -> dict:
-    from staner_lab.samples import load_shipped_samples
+    from staner_lab.data.shipped import load_shipped_samples
 
     samples, _ = load_shipped_samples(InputConfig.from_json(inputs_json))
-    return app.branch_votes(_model, samples)
+    return decision.branch_votes(_model, samples)
 
 
 @st.cache_data(max_entries=16, show_spinner="Preprocessing the sequence…")
-def cached_shipped_view(sequence_id: str, inputs_json: str) -> app.SequenceView:
-    records, class_names = app.shipped_records()
+def cached_shipped_view(sequence_id: str, inputs_json: str) -> inspection.SequenceView:
+    records, class_names = inspection.shipped_records()
     by_id = {r.sequence_id: r for r in records}
     if sequence_id not in by_id:
         raise ValueError(f"no shipped sequence {sequence_id!r}; pick one from the list")
-    return app.inspect_record(by_id[sequence_id], InputConfig.from_json(inputs_json), class_names=class_names)
+    return inspection.inspect_record(by_id[sequence_id], InputConfig.from_json(inputs_json),
+                                     class_names=class_names)
 
 
 @st.cache_data(max_entries=8, show_spinner="Finding the face and its 68 landmarks…")
 def cached_media_view(keys: tuple, inputs_json: str, prep_json: str, source: str, ordered: bool,
-                      _files: list[tuple[str, bytes]]) -> tuple[app.SequenceView | None, str | None]:
+                      _files: list[tuple[str, bytes]]) -> tuple[inspection.SequenceView | None, str | None]:
     """(view, None) or (None, message); the message is cached too, so a bad upload is decoded once."""
     try:
-        frames, names = app.frames_from_uploads(_files, sort=not ordered)
-        view = app.frames_view(frames, names, InputConfig.from_json(inputs_json),
+        frames, names = uploads.frames_from_uploads(_files, sort=not ordered)
+        view = uploads.frames_view(frames, names, InputConfig.from_json(inputs_json),
                                PreprocessConfig.from_json(prep_json), source)
         return view, None
     except (ValueError, FileNotFoundError) as exc:  # InputError, FaceNotFoundError, a missing dlib model
@@ -121,24 +124,25 @@ def cached_media_view(keys: tuple, inputs_json: str, prep_json: str, source: str
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the model…")
-def cached_analysis(ckpt: tuple[str, float], digest: str, _model, _sample) -> app.Analysis:
-    return app.analyse(_model, _sample)
+def cached_analysis(ckpt: tuple[str, float], digest: str, _model, _sample) -> inspection.Analysis:
+    return inspection.analyse(_model, _sample)
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
-def cached_explanation(ckpt: tuple[str, float], digest: str, method: str, _model, _sample) -> app.Explanation:
-    return app.explain_peak(_model, _sample, method)
+def cached_explanation(ckpt: tuple[str, float], digest: str, method: str, _model,
+                       _sample) -> explanations.Explanation:
+    return explanations.explain_peak(_model, _sample, method)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_run_folder(path: str, mtime: float, classes: tuple[str, ...] | None):
-    run = app.read_run_folder(path, classes)
-    return run, app.misclassified(run)
+    run = runs.read_run_folder(path, classes)
+    return run, runs.misclassified(run)
 
 
 @st.cache_resource(show_spinner="Loading the shipped sequences…")
 def cached_training_data():
-    from staner_lab.samples import load_shipped_samples
+    from staner_lab.data.shipped import load_shipped_samples
 
     return load_shipped_samples(preset("classroom").inputs)
 
@@ -146,8 +150,8 @@ def cached_training_data():
 @st.cache_data(ttl=5, show_spinner=False)
 def cached_listing(roots: tuple[Path, ...]) -> tuple[list[str], list[str]]:
     """(checkpoints, run folders) under the allowed roots, as shown; refreshed every few seconds."""
-    return ([app.display_path(p) for p in app.list_checkpoints(roots)],
-            [app.display_path(p) for p in app.list_run_dirs(roots)])
+    return ([paths.display_path(p) for p in paths.list_checkpoints(roots)],
+            [paths.display_path(p) for p in paths.list_run_dirs(roots)])
 
 
 def chart(fig, key: str) -> None:
@@ -182,8 +186,8 @@ def checkpoint_selector_ui(roots) -> tuple[Path | None, str | None]:
     text = st.sidebar.text_input("Checkpoint path", key="ckpt_typed",
                                  placeholder="runs/my-run/model.pt") if choice == TYPED else choice
     try:
-        return app.validate_checkpoint_path(text, roots), None
-    except app.PathError as exc:
+        return paths.validate_checkpoint_path(text, roots), None
+    except paths.PathError as exc:
         return None, f"Checkpoint not used: {exc}"
 
 
@@ -222,18 +226,18 @@ def input_selector_ui(model, ckpt: Path | None) -> dict:
         return {"kind": "shipped", "sequence_id": sid}
     prep = preprocessing_ui()
     if kind == "Upload":
-        files = st.sidebar.file_uploader(f"A video, or the frames of one sequence (≤ {app.MAX_UPLOAD_MB} MB)",
-                                         type=MEDIA_TYPES, accept_multiple_files=True, key="uploads")
+        label = f"A video, or the frames of one sequence (≤ {uploads.MAX_UPLOAD_MB} MB)"
+        files = st.sidebar.file_uploader(label, type=MEDIA_TYPES, accept_multiple_files=True, key="uploads")
         return {"kind": "upload", "files": list(files or []), "prep": prep}
     shot = st.sidebar.camera_input("Webcam snapshot (take several: neutral face first, peak last)", key="camera")
     snaps = st.session_state.setdefault("snapshots", [])  # [(file id, JPEG bytes)] in the order taken
     seen = st.session_state.setdefault("snapshot_checks", {})  # file id -> None (added) or the error
     if shot is not None and shot.file_id not in seen:
         try:
-            app.decode_image(shot.getvalue(), f"snapshot {len(snaps) + 1}")
+            uploads.decode_image(shot.getvalue(), f"snapshot {len(snaps) + 1}")
             snaps.append((shot.file_id, shot.getvalue()))
             seen[shot.file_id] = None
-        except app.InputError as exc:
+        except uploads.InputError as exc:
             seen[shot.file_id] = f"This snapshot was not added: {exc}"
     st.sidebar.caption(f"{len(snaps)} snapshot(s) in the sequence. Clear the photo above and take the next one.")
     st.sidebar.button("Start a new sequence", on_click=snaps.clear, disabled=not snaps, key="snap_clear")
@@ -270,12 +274,12 @@ def run_folder_selector_ui(roots, ckpt: Path | None) -> Path | str | None:
     text = st.sidebar.text_input("Run folder path", key="run_typed", placeholder="runs/ck-cv") \
         if choice == TYPED else choice
     try:
-        return app.validate_run_dir(text, roots)
-    except app.PathError as exc:
+        return paths.validate_run_dir(text, roots)
+    except paths.PathError as exc:
         return str(exc)
 
 
-def sequence_for(source: dict, inputs: InputConfig) -> tuple[app.SequenceView | None, str | None]:
+def sequence_for(source: dict, inputs: InputConfig) -> tuple[inspection.SequenceView | None, str | None]:
     """(view, error message) for the chosen input."""
     try:
         if source["kind"] == "error":
@@ -311,7 +315,7 @@ def no_input_note(view) -> bool:
     return False
 
 
-def sequence_view(view: app.SequenceView | None) -> None:
+def sequence_view(view: inspection.SequenceView | None) -> None:
     if no_input_note(view):
         return
     N, H, W = view.frames.shape
@@ -332,7 +336,7 @@ def no_model_note(analysis) -> bool:
 
 
 @st.fragment
-def attention_view(view, analysis: app.Analysis | None, model, ckpt) -> None:
+def attention_view(view, analysis: inspection.Analysis | None, model, ckpt) -> None:
     if no_model_note(analysis):
         return
     if analysis.attention == "none":
@@ -347,14 +351,14 @@ def attention_view(view, analysis: app.Analysis | None, model, ckpt) -> None:
         chart(viz.attention_figure(view.sample.peak, analysis.M, opacity), key="attention_chart")
         st.caption("Eq. 1–2: M = σ(Conv(U)) weights each position of the front-end features, F = (1 + M) ⊗ U.")
     with right:
-        methods = app.peak_methods()
+        methods = explanations.peak_methods()
         if not methods:
             st.info("Attributions need staner_lab.explain (captum), which this installation lacks.")
             return
         method = st.selectbox("Attribution method (captum)", methods, key="attr_method",
                               format_func=lambda m: m.replace("_", " "))
         try:
-            ex = cached_explanation(ckpt_key(ckpt), app.sample_digest(view.sample), method, model, view.sample)
+            ex = cached_explanation(ckpt_key(ckpt), decision.sample_digest(view.sample), method, model, view.sample)
         except (ValueError, RuntimeError) as exc:
             st.error(f"Attribution failed: {exc}")
             return
@@ -366,7 +370,7 @@ def attention_view(view, analysis: app.Analysis | None, model, ckpt) -> None:
 
 
 @st.fragment
-def lstm_view(analysis: app.Analysis | None) -> None:
+def lstm_view(analysis: inspection.Analysis | None) -> None:
     if no_model_note(analysis):
         return
     if not analysis.lstm:
@@ -381,7 +385,7 @@ def lstm_view(analysis: app.Analysis | None) -> None:
     chart(viz.gate_means_figure(analysis.lstm, gate), key="gate_means_chart")
 
 
-def decision_view(analysis: app.Analysis | None, true_label: str | None) -> None:
+def decision_view(analysis: inspection.Analysis | None, true_label: str | None) -> None:
     if no_model_note(analysis):
         return
     st.latex(r"P = \alpha\,P_G + (1-\alpha)\,P_L, \qquad O = \arg\max_C P(C) \quad\text{(Eq. 14)}")
@@ -389,12 +393,12 @@ def decision_view(analysis: app.Analysis | None, true_label: str | None) -> None
 
 
 @st.cache_data(max_entries=8, show_spinner="Streaming the frames one at a time…")
-def cached_stream(ckpt: tuple[str, float], digest: str, prep_json: str, _model, _frames) -> app.StreamTrace:
-    return app.stream_trace(_model, _frames, PreprocessConfig.from_json(prep_json))
+def cached_stream(ckpt: tuple[str, float], digest: str, prep_json: str, _model, _frames) -> streaming.StreamTrace:
+    return streaming.stream_trace(_model, _frames, PreprocessConfig.from_json(prep_json))
 
 
-def stream_view(view: app.SequenceView, model, ckpt, prep: PreprocessConfig) -> None:
-    """Live recognition (staner_lab.stream): the decision after every frame, LSTM state carried."""
+def stream_view(view: inspection.SequenceView, model, ckpt, prep: PreprocessConfig) -> None:
+    """Live recognition (staner_lab.live.recognizer): the decision after every frame, LSTM state carried."""
     with st.expander("Frame by frame: the streaming recogniser (as in `staner-lab live`)"):
         digest = hashlib.sha256(view.frames.tobytes()).hexdigest()
         try:
@@ -407,7 +411,7 @@ def stream_view(view: app.SequenceView, model, ckpt, prep: PreprocessConfig) -> 
 
 
 @st.fragment
-def decision_panel(analysis: app.Analysis, true_label: str | None) -> None:
+def decision_panel(analysis: inspection.Analysis, true_label: str | None) -> None:
     """Only this part reruns when α moves: Eq. 14 on the cached P_G and P_L, no model run."""
     t0 = time.perf_counter()
     both = analysis.P_G is not None and analysis.P_L is not None
@@ -416,8 +420,8 @@ def decision_panel(analysis: app.Analysis, true_label: str | None) -> None:
     if not both:
         st.info("This model has one branch only (an ablation variant): α has no effect.")
         alpha = analysis.alpha
-    P = app.fuse(analysis, alpha)
-    st.subheader(f"Fused decision: {app.describe_decision(analysis.class_names, P, alpha)}")
+    P = inspection.fuse(analysis, alpha)
+    st.subheader(f"Fused decision: {decision.describe_decision(analysis.class_names, P, alpha)}")
     chart(viz.probability_figure(analysis.class_names, P, alpha, analysis.P_G, analysis.P_L, true_label),
           key="decision_chart")
     st.caption(f"Recomputed from the cached P_G and P_L in {1000 * (time.perf_counter() - t0):.0f} ms on the server "
@@ -436,15 +440,15 @@ def evaluation_view(run_dir: Path | str | None, model) -> None:
     try:
         mtime = max(p.stat().st_mtime for p in run_dir.iterdir())
         run, wrong = cached_run_folder(str(run_dir), mtime, classes)
-    except (app.RunFolderError, OSError) as exc:
+    except (runs.RunFolderError, OSError) as exc:
         st.error(str(exc))
         return
     evaluation_panel(run, wrong)
 
 
 @st.fragment
-def evaluation_panel(run: app.RunFolder, wrong: list[dict]) -> None:
-    head = f"**{app.display_path(run.path)}**" + (f" — {run.variant}" if run.variant else "")
+def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
+    head = f"**{paths.display_path(run.path)}**" + (f" — {run.variant}" if run.variant else "")
     if run.accuracy is not None:
         head += f": accuracy {100 * run.accuracy:.1f}%" + (f" ± {100 * run.accuracy_std:.1f}" if run.accuracy_std
                                                             is not None else "")
@@ -475,8 +479,8 @@ def evaluation_panel(run: app.RunFolder, wrong: list[dict]) -> None:
 def training_view() -> None:
     st.markdown("Train the **classroom** model on the shipped synthetic sequences (some subjects held out). "
                 "A few epochs take under a minute on a laptop CPU; the run is written to "
-                f"`{app.display_path(app.runs_root())}/app-<timestamp>/` and can be picked as a checkpoint.")
-    job: app.TrainingJob | None = st.session_state.get("train_job")
+                f"`{paths.display_path(paths.runs_root())}/app-<timestamp>/` and can be picked as a checkpoint.")
+    job: jobs.TrainingJob | None = st.session_state.get("train_job")
     running = job is not None and job.running
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
     c1.number_input("Epochs", 1, 200, 10, key="train_epochs", disabled=running)
@@ -492,24 +496,25 @@ def start_training() -> None:
         st.session_state["train_error"] = f"Cannot train: {exc}"
         return
     st.session_state.pop("train_error", None)
-    st.session_state["train_job"] = app.TrainingJob.start(samples, class_names, st.session_state["train_epochs"])
+    st.session_state["train_job"] = jobs.TrainingJob.start(samples, class_names, st.session_state["train_epochs"])
 
 
-def use_trained(job: app.TrainingJob) -> None:
-    st.session_state["ckpt"] = app.display_path(job.result.checkpoint)
+def use_trained(job: jobs.TrainingJob) -> None:
+    st.session_state["ckpt"] = paths.display_path(job.result.checkpoint)
     st.session_state["run"] = FOLLOW
 
 
 def training_progress() -> None:
     if st.session_state.get("train_error"):
         st.error(st.session_state["train_error"])
-    job: app.TrainingJob | None = st.session_state.get("train_job")
+    job: jobs.TrainingJob | None = st.session_state.get("train_job")
     if job is None:
         return
     done = len(job.history)
     state = {"running": "stopping after this epoch…" if job.stopping else "training…", "done": "finished",
              "stopped": "stopped", "failed": "failed"}[job.status]
-    st.progress(done / job.epochs, text=f"{app.display_path(job.run_dir)}: epoch {done}/{job.epochs} — {state}")
+    st.progress(done / job.epochs,
+                text=f"{paths.display_path(job.run_dir)}: epoch {done}/{job.epochs} — {state}")
     if job.history:
         chart(viz.training_curves_figure(job.history, title="Live training curves"), key="live_curves")
     if job.status == "failed":

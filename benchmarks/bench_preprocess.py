@@ -1,7 +1,7 @@
 """Benchmark of Algorithm 1 steps 1-5 on the CPU; prints one JSON object.
 
 - ``landmark_fps_tracking`` / ``landmark_fps_detect_every_frame``: frames per second of
-  :class:`~staner_lab.data.faces.DlibBackend` on a 640x480 sequence built from scikit-image's
+  :class:`~staner_lab.data.dlib_landmarks.DlibBackend` on a 640x480 sequence built from scikit-image's
   astronaut portrait (shifted 2 px per frame), with tracking and with detection on every frame.
 - ``preprocess_cold_s_per_frame``: :func:`~staner_lab.data.preprocess.preprocess_sequence` on the
   same frames written as PNG files, first call in the process (includes loading the 100 MB dlib
@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from staner_lab.config import PreprocessConfig, preset
-    from staner_lab.data.faces import DlibBackend
+    from staner_lab.data.dlib_landmarks import DlibBackend
     from staner_lab.data.preprocess import preprocess_sequence
     from staner_lab.data.records import SequenceRecord
 

@@ -1,4 +1,4 @@
-"""Benchmark of live recognition (staner_lab.stream) on the CPU; prints one JSON object.
+"""Benchmark of live recognition (staner_lab.live.recognizer) on the CPU; prints one JSON object.
 
 A real 640x480 video is written first (scikit-image's astronaut portrait in a 640x480 canvas,
 drifting and turning slightly, encoded with cv2.VideoWriter as MPEG-4 part 2), then decoded with
@@ -82,7 +82,7 @@ class Timer:
 
 
 def decode_fps(path: Path, limit: int | None = None) -> float:
-    from staner_lab.stream import VideoSource
+    from staner_lab.live.video import VideoSource
 
     n, t0 = 0, time.perf_counter()
     with VideoSource(path) as src:
@@ -96,7 +96,8 @@ def decode_fps(path: Path, limit: int | None = None) -> float:
 def end_to_end(model, path: Path, threads: int, limit: int | None = None, **kwargs) -> dict[str, float]:
     """Decode + StreamingRecognizer.update on every frame; the timers split the time."""
     from staner_lab.config import PreprocessConfig
-    from staner_lab.stream import StreamingRecognizer, VideoSource
+    from staner_lab.live.recognizer import StreamingRecognizer
+    from staner_lab.live.video import VideoSource
 
     torch.set_num_threads(threads)
     prep = PreprocessConfig(landmarks="dlib", track=kwargs.pop("track", True))
@@ -141,8 +142,9 @@ def end_to_end(model, path: Path, threads: int, limit: int | None = None, **kwar
 
 
 def landmarks_ms(path: Path, track: bool, limit: int) -> float:
-    from staner_lab.data.faces import DlibBackend
-    from staner_lab.stream import VideoSource, to_gray
+    from staner_lab.data.dlib_landmarks import DlibBackend
+    from staner_lab.data.faces import to_gray
+    from staner_lab.live.video import VideoSource
 
     with VideoSource(path) as src:
         gray = [to_gray(f) for _, f in zip(range(limit), src)]
@@ -161,10 +163,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped classroom model")
     args = parser.parse_args()
 
-    from staner_lab.checkpoint import load_model
     from staner_lab.config import preset
+    from staner_lab.data.shipped import DATA_SAMPLES
     from staner_lab.models.staner import STANER
-    from staner_lab.samples import DATA_SAMPLES
+    from staner_lab.training.checkpoint import load_model
 
     default_threads = torch.get_num_threads()
     ckpt = args.checkpoint or DATA_SAMPLES / "classroom.pt"

@@ -24,7 +24,7 @@ from staner_lab.data.dataset import StanerDataset
 from staner_lab.data.records import Sample
 from staner_lab.device import resolve_device
 from staner_lab.models import STANER
-from staner_lab.train import fit
+from staner_lab.training.loop import fit
 
 
 def random_samples(cfg, n: int) -> list[Sample]:

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from staner_lab import explain as E
-from staner_lab.checkpoint import load_model
 from staner_lab.config import REGIONS, PreprocessConfig
 from staner_lab.data.dataset import collate, load_samples, to_item
-from staner_lab.samples import shipped_checkpoint, shipped_data_dir
+from staner_lab.data.shipped import shipped_checkpoint, shipped_data_dir
+from staner_lab.training.checkpoint import load_model
 
 METHODS = {"integrated_gradients": {}, "saliency": {}, "grad_cam": {"layer": "attention"}, "occlusion": {}}
 

@@ -1,176 +1,29 @@
-"""The ``staner-lab`` command line: demo, synth, prepare, train, cv, ablate, evaluate, predict."""
+"""The ``staner-lab`` command line: one entry point; each package adds its own subcommands.
+
+=========================  ====================================  ==========================
+subcommands                what they do                          defined in
+=========================  ====================================  ==========================
+demo                       the shipped model on a shipped sample  ``staner_lab.teaching.cli``
+synth, prepare             synthetic data; preprocessing cache    ``staner_lab.data.cli``
+train, cv, ablate,         training, 10-fold protocol, Table 1,   ``staner_lab.training.cli``
+evaluate                   accuracy of a checkpoint
+predict, live              one file; frame-by-frame recognition   ``staner_lab.live.cli``
+=========================  ====================================  ==========================
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import math
 import sys
-from pathlib import Path
-
-from .config import PRESETS, VARIANTS, PreprocessConfig, TrainConfig, train_preset
 
 __all__ = ["build_parser", "main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    run_demo(seed=args.seed, checkpoint=args.checkpoint)
-    return 0
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, type=Path, metavar="DIR",
-                   help="dataset folder: CK+, Oulu-CASIA, class folders, or the shipped data_samples/synthetic_ckplus")
-    g.add_argument("--layout", choices=("auto", "ckplus", "oulu", "folders"), default="auto")
-    g.add_argument("--cache", type=Path, default=None, metavar="DIR",
-                   help="preprocessing cache (default: $STANER_CACHE or ~/.cache/staner-lab)")
-    g.add_argument("--on-error", choices=("skip", "fail"), default="skip",
-                   help="skip bad sequences and list them (default), or stop at the first")
-    g.add_argument("--whole-frame-face", action="store_true",
-                   help="frames are already cropped to the face: take the whole frame as the face box")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training (defaults per preset: paper = Section 4.2 of the paper; "
-                             "classroom = batch 16, lr 1e-3, see docs/training.md)")
-    g.add_argument("--preset", choices=sorted(PRESETS), default="classroom", help="model size (default classroom)")
-    g.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="epochs (default 150)")
-    g.add_argument("--batch-size", type=int, default=None, help="batch size (paper 64, classroom 16)")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (paper 1e-4, classroom 1e-3)")
-    g.add_argument("--lr-drop-epoch", type=int, default=None,
-                   help="epoch from which lr is divided by 10 (default: 100, or 2/3 of --epochs when fewer)")
-    g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
-                   help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
-    g.add_argument("--alpha", type=float, default=0.5, help="fusion weight of Eq. 14 (default 0.5)")
-    g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    g.add_argument("--no-amp", action="store_true", help="no autocast on CUDA")
-    g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
-    g.add_argument("--out", required=True, type=Path, metavar="RUN", help="run folder for checkpoints and results")
-    g.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    g.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-
-
-def _train_config(args) -> TrainConfig:
-    base = train_preset(args.preset)
-    lr = args.lr if args.lr is not None else base.lr
-    drop = args.lr_drop_epoch
-    if drop is None:
-        drop = base.lr_drop_epoch if args.epochs > base.lr_drop_epoch else max(1, (2 * args.epochs) // 3)
-    return dataclasses.replace(base, epochs=args.epochs, batch_size=args.batch_size or base.batch_size, lr=lr,
-                               lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
-                               flip=not args.no_flip, seed=args.seed,
-                               vgg_weights=str(args.vgg_weights) if args.vgg_weights else None)
-
-
-def _load_data(args, config):
-    from .data.dataset import load_samples
-
-    prep = PreprocessConfig(whole_frame_face=args.whole_frame_face)
-    samples, class_names, report = load_samples(args.data, config.inputs, prep, layout=args.layout,
-                                                cache_dir=args.cache, on_error=args.on_error,
-                                                progress=not args.no_progress)
-    if report.skipped:
-        print(report.summary(10), file=sys.stderr)
-    return samples, class_names
-
-
-def _model_config(args, class_names=None, variant="STANER"):
-    from .config import ablation_config, preset
-
-    cfg = preset(args.preset, class_names)
-    return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
-
-
-def _device(args) -> str:
-    from .device import resolve_device
-
-    return str(resolve_device(args.device))
-
-
-def _train(args) -> int:
-    from .experiments import train_run
-
-    samples, class_names = _load_data(args, _model_config(args))
-    cfg = _model_config(args, class_names, args.variant)
-    res = train_run(samples, class_names, cfg, _train_config(args), args.out, _device(args), not args.no_amp,
-                    args.val_fraction, args.resume, args.overwrite, not args.no_progress, str(args.data),
-                    workers=args.workers)
-    acc = res["held_out_accuracy"]
-    print(f"trained {cfg.variant} ({cfg.preset}) -> {args.out / 'model.pt'}; "
-          + (f"accuracy on {res['held_out_size']} held-out sequences ({len(res['held_out_subjects'])} subjects): "
-             f"{100 * acc:.2f}%" if acc is not None else "no held-out subjects"))
-    return 0
-
-
-def _cv(args) -> int:
-    from .experiments import cross_validate
-
-    samples, class_names = _load_data(args, _model_config(args))
-    cfg = _model_config(args, class_names, args.variant)
-    res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out, _device(args),
-                         not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data),
-                         workers=args.workers)
-    print(f"{cfg.variant}: {args.folds}-fold subject-independent accuracy "
-          f"{100 * res['accuracy_mean']:.2f}% ± {100 * res['accuracy_std']:.2f} -> {args.out / 'results.json'}")
-    return 0
-
-
-def _ablate(args) -> int:
-    from .experiments import ablate
-
-    samples, class_names = _load_data(args, _model_config(args))
-    base = _model_config(args, class_names)
-    ablate(samples, class_names, base, _train_config(args), args.folds, args.out, args.variants, _device(args),
-           not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data), workers=args.workers)
-    print((args.out / "table1.md").read_text())
-    return 0
-
-
-def _evaluate(args) -> int:
-    from .checkpoint import load_model
-    from .data.dataset import StanerDataset, make_loader
-    from .data.readers import read_dataset
-    from .metrics import accuracy_from_confusion, confusion_matrix, per_class_recall
-    from .train import predict
-
-    model = load_model(args.checkpoint)
-    class_names = read_dataset(args.data, args.layout, args.on_error)[1]
-    if tuple(class_names) != tuple(model.config.class_names):
-        raise ValueError(f"{args.checkpoint} was trained on classes {list(model.config.class_names)} but "
-                         f"{args.data} has {list(class_names)}")
-    samples, _ = _load_data(args, model.config)
-    pred = predict(model, make_loader(StanerDataset(samples), 32), next(model.parameters()).device, amp=False)
-    cm = confusion_matrix(pred.labels, pred.predicted, model.config.num_classes)
-    out = {"checkpoint": str(args.checkpoint), "data": str(args.data), "sequences": len(samples),
-           "accuracy": accuracy_from_confusion(cm), "class_names": list(class_names),
-           "per_class_recall": [None if math.isnan(r) else float(r) for r in per_class_recall(cm)],
-           "confusion_matrix": cm.tolist()}
-    print(json.dumps(out, indent=1))
-    return 0
-
-
-def _predict(args) -> int:
-    from .checkpoint import load_model
-    from .inference import predict_input
-
-    model = load_model(args.checkpoint)
-    prep = PreprocessConfig(whole_frame_face=args.whole_frame_face)
-    print(json.dumps(predict_input(model, args.input, prep, args.alpha), indent=1))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .data.cli import add_prepare_parser
-    from .data.synthetic import add_synth_parser
-    from .stream_cli import add_live_parser
+    from staner_lab.data.cli import add_prepare_parser, add_synth_parser
+    from staner_lab.live.cli import add_live_parser, add_predict_parser
+    from staner_lab.teaching.cli import add_demo_parser
+    from staner_lab.training.cli import add_training_parsers
 
     parser = argparse.ArgumentParser(
         prog="staner-lab",
@@ -178,53 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "cross-validation, ablations, prediction. Every command runs offline.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = sub.add_parser("demo", help="run the shipped model on a shipped sample; print prediction and intermediates")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint (default: the shipped one)")
-    demo.set_defaults(func=_demo)
-
+    add_demo_parser(sub)
     add_synth_parser(sub)
     add_prepare_parser(sub)
-
-    train = sub.add_parser("train", help="train one model, holding out some subjects for validation",
-                           description="Train STANER (or an ablation variant) on a dataset folder.")
-    _add_data_args(train)
-    _add_train_args(train)
-    train.add_argument("--variant", choices=VARIANTS, default="STANER")
-    train.add_argument("--val-fraction", type=float, default=0.2,
-                       help="fraction of subjects held out for validation (default 0.2; 0 = none)")
-    train.set_defaults(func=_train)
-
-    cv = sub.add_parser("cv", help="subject-independent k-fold cross-validation (the paper's protocol)",
-                        description="k-fold cross-validation with no subject in both train and test; writes "
-                                    "RUN/results.json, metrics.csv and the confusion matrix (HTML, PNG).")
-    _add_data_args(cv)
-    _add_train_args(cv)
-    cv.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
-    cv.add_argument("--variant", choices=VARIANTS, default="STANER")
-    cv.set_defaults(func=_cv)
-
-    ab = sub.add_parser("ablate", help="Table 1: C1, C2, C3, C4 and STANER on the same folds",
-                        description="Run the paper's ablation variants on the same subject-independent folds; "
-                                    "writes RUN/table1.md and table1.csv (mean ± std accuracy).")
-    _add_data_args(ab)
-    _add_train_args(ab)
-    ab.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
-    ab.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    ab.set_defaults(func=_ablate)
-
-    ev = sub.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint on a dataset")
-    ev.add_argument("--checkpoint", required=True, type=Path)
-    _add_data_args(ev)
-    ev.set_defaults(func=_evaluate)
-
-    pr = sub.add_parser("predict", help="class probabilities (P_G, P_L, fused P) for one input")
-    pr.add_argument("--checkpoint", required=True, type=Path)
-    pr.add_argument("input", type=Path, help="a video, a folder of frames, or a CK+ sequence folder")
-    pr.add_argument("--alpha", type=float, default=None, help="fusion weight (default: the model's)")
-    pr.add_argument("--whole-frame-face", action="store_true", help="frames are already cropped faces")
-    pr.set_defaults(func=_predict)
+    add_training_parsers(sub)
+    add_predict_parser(sub)
     add_live_parser(sub)
     return parser
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from skimage import data as skimage_data
 
-from staner_lab.data.faces import DlibBackend
+from staner_lab.data.dlib_landmarks import DlibBackend
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ a clear st.error, and the app keeps running."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -16,11 +18,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from staner_lab import app_support as app
-from staner_lab.checkpoint import save_checkpoint
-from staner_lab.config import CK_PLUS_CLASSES, OULU_CASIA_CLASSES, preset
-from staner_lab.data.preprocess import load_frames
+from staner_lab.app import decision, explanations, paths, uploads
+from staner_lab.config import CK_PLUS_CLASSES, OULU_CASIA_CLASSES, PreprocessConfig, preset
+from staner_lab.data.preprocess import load_frames, preprocess_sequence
+from staner_lab.explain import inspection
 from staner_lab.models.staner import STANER
+from staner_lab.training.checkpoint import save_checkpoint
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -29,8 +32,8 @@ APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 def env(tmp_path, monkeypatch) -> Path:
     """Runs go to tmp_path/runs; tmp_path/allowed is an extra allowed folder (``$STANER_APP_ALLOW``)."""
     (tmp_path / "allowed").mkdir()
-    monkeypatch.setenv(app.RUNS_ENV, str(tmp_path / "runs"))
-    monkeypatch.setenv(app.ALLOW_ENV, str(tmp_path / "allowed"))
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(paths.ALLOW_ENV, str(tmp_path / "allowed"))
     return tmp_path
 
 
@@ -55,7 +58,7 @@ def markdown(at: AppTest) -> str:
 
 @pytest.fixture(scope="module")
 def face_frames() -> np.ndarray:
-    records, _ = app.shipped_records()
+    records, _ = inspection.shipped_records()
     return load_frames(records[0])[0]  # (5, 96, 96) uint8: a synthetic face, neutral to peak
 
 
@@ -79,32 +82,65 @@ def test_default_page_shows_every_view(env):
     assert len(charts) >= 8  # frames, filmstrip, M, attribution, h/c, gates, gate means, decision
     assert at.slider(key="opacity").value == 0.5
     assert any("Agreement with M" in m.label for m in at.metric)  # staner_lab.explain is wired in
-    for method in app.peak_methods()[:2]:
+    for method in explanations.peak_methods()[:2]:
         run(at.selectbox(key="attr_method").set_value(method))
         assert errors(at) == ""
     run(at.radio(key="lstm_region").set_value("mouth"))
     run(at.radio(key="lstm_gate").set_value("i"))
     assert errors(at) == ""
     # The default sequence is the one where the two branches differ most, so α matters most there.
-    from staner_lab.checkpoint import load_model
-    from staner_lab.samples import load_shipped_samples, shipped_checkpoint
+    from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint
+    from staner_lab.training.checkpoint import load_model
 
     model = load_model(shipped_checkpoint())
-    votes = app.branch_votes(model, load_shipped_samples(model.config.inputs)[0])
+    votes = decision.branch_votes(model, load_shipped_samples(model.config.inputs)[0])
     assert at.selectbox(key="sequence").value == max(votes, key=lambda k: votes[k]["gap"])
     assert at.info[0].value.startswith("The selected checkpoint has no results.json")  # Evaluation hint
 
 
+def decision_bars(at: AppTest) -> dict[str, np.ndarray]:
+    """The Decision tab's bars as sent to the browser: {trace name: (K,) values}."""
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-decision_chart"))
+
+    def values(x) -> np.ndarray:
+        if isinstance(x, dict):  # plotly >= 6 sends numpy arrays as base64 typed arrays
+            return np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"])).astype(float)
+        return np.asarray(x, float)
+
+    return {t["name"]: values(t["x"]) for t in json.loads(chart.proto.spec)["data"]}
+
+
 def test_alpha_slider_recomputes_the_fused_decision(env):
     at = start()
-    model = STANER(preset("classroom"))  # only for class names and the fuse check below
+    # Eq. 14 computed here, independently of the app: the shipped model run on the sequence the page shows.
+    from staner_lab.data.shipped import shipped_checkpoint
+    from staner_lab.training.checkpoint import load_model
+
+    model = load_model(shipped_checkpoint()).eval()
+    records, _ = inspection.shipped_records()
+    record = next(r for r in records if r.sequence_id == at.selectbox(key="sequence").value)
+    s = preprocess_sequence(record, model.config.inputs, PreprocessConfig())
+    with torch.no_grad():
+        out = model(torch.from_numpy(s.peak)[None, None], {r: torch.from_numpy(x)[None, :, None]
+                                                            for r, x in s.regions.items()})
+    P_G, P_L = out.P_G[0].double().numpy(), out.P_L[0].double().numpy()
+    names = model.config.class_names
     before = at.subheader[0].value
     timings = []
     for alpha in (0.0, 1.0, 0.25, 0.75, 0.5, 0.05):
         t0 = time.perf_counter()
         run(at.slider(key="alpha").set_value(alpha))
         timings.append(time.perf_counter() - t0)
-        assert at.subheader[0].value.startswith(f"Fused decision: α = {alpha:.2f} → ")
+        P = alpha * P_G + (1 - alpha) * P_L
+        k = int(np.argmax(P))
+        shown = re.fullmatch(r"Fused decision: α = (\d\.\d\d) → (.+) \(P = (\d\.\d\d)\)", at.subheader[0].value)
+        assert shown is not None, at.subheader[0].value
+        assert shown.group(1) == f"{alpha:.2f}" and shown.group(2) == names[k], (alpha, P, at.subheader[0].value)
+        assert abs(float(shown.group(3)) - P[k]) <= 0.005 + 1e-6, (alpha, P[k], at.subheader[0].value)
+        bars = decision_bars(at)  # the bars follow too: P_G and P_L as computed, P fused at this α
+        np.testing.assert_allclose(bars["P_G: SGAER (peak face)"], P_G, atol=1e-5)
+        np.testing.assert_allclose(bars["P_L: TLER (regions over time)"], P_L, atol=1e-5)
+        np.testing.assert_allclose(bars[f"P: fused at α = {alpha:.2f}"], P, atol=1e-5)
     assert at.subheader[0].value != before
     assert "P = 0.00" not in at.subheader[0].value and model.config.num_classes == 7
     # A whole-script rerun (AppTest has no fragment reruns) with warm caches: an upper bound of what the
@@ -117,7 +153,7 @@ def test_missing_shipped_checkpoint_is_explained(env, monkeypatch):
     def missing():
         raise FileNotFoundError("data_samples/classroom.pt")
 
-    monkeypatch.setattr("staner_lab.samples.shipped_checkpoint", missing)
+    monkeypatch.setattr("staner_lab.data.shipped.shipped_checkpoint", missing)
     at = start()
     assert "The shipped checkpoint data_samples/classroom.pt is missing" in errors(at)
     assert "shipped sequence" in markdown(at)  # the Sequence view still works
@@ -175,7 +211,7 @@ def test_upload_video_and_bad_uploads(env, face_frames, monkeypatch):
         assert match in errors(at), (match, errors(at))
         assert any("Choose an input" in i.value for i in at.info)  # views explain, nothing crashes
 
-    monkeypatch.setattr(app, "MAX_UPLOAD_MB", len(video) / 2**20 / 2)  # server.maxUploadSize is the browser's
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_MB", len(video) / 2**20 / 2)  # server.maxUploadSize is the browser's
     run(at.file_uploader(key="uploads").set_value(("clip2.avi", video, "video/x-msvideo")))
     assert "upload limit" in errors(at)
 
@@ -252,7 +288,7 @@ def wait_until(condition, timeout: float = 120.0) -> None:
 
 
 def test_classroom_training_trains_stops_and_is_selectable(env, monkeypatch):
-    from staner_lab import samples as shipped
+    from staner_lab.data import shipped
 
     full = shipped.load_shipped_samples
 

@@ -1,6 +1,8 @@
 """The app in a real browser: ``streamlit run streamlit_app.py`` driven by Playwright with Debian's
-Chromium. Opens the page, moves the α slider with the keyboard, checks that the fused decision's text
-and bars follow, measures how long that takes, and saves a screenshot in the test's tmp_path.
+Chromium. Opens the page and checks what it draws: the frames with their landmarks, the attention map
+and the attribution over the face, the decision and its bars; moves the α slider with the keyboard,
+checks that the fused decision's text and bars follow, measures how long that takes, and saves
+screenshots in the test's tmp_path.
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y --no-install-recommends chromium``; ``.ci/run``
 installs it). Without it the test fails and says so; it is never skipped.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from staner_lab.app_support import RUNS_ENV
+from staner_lab.app.paths import RUNS_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -96,6 +98,11 @@ def server(tmp_path):
         log.close()
 
 
+def plotly_chart(page, title: str):
+    """The Plotly chart whose title contains ``title``."""
+    return page.locator(".stPlotlyChart").filter(has=page.locator(".gtitle", has_text=title))
+
+
 def test_alpha_slider_in_chromium(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -107,11 +114,41 @@ def test_alpha_slider_in_chromium(server, tmp_path):
             browser.add_init_script(INIT_SCRIPT)
             page = browser.new_page()
             page.goto(server, timeout=60_000)
+            # Sequence tab (open first): the 5 source frames as one image, the 68 landmarks of every frame
+            # drawn over them in four region colours, and the filmstrip of the region sequences.
+            frames = plotly_chart(page, "Frames, 68 landmarks and region boxes")
+            expect(frames).to_be_visible(timeout=180_000)  # first render: preprocessing, model, attributions
+            expect(page.get_by_text(re.compile(r"^shipped sequence \S+ — 5 frames of 96×96 px; peak = frame 5"))) \
+                .to_be_visible()
+            expect(frames.locator(".imagelayer image")).to_have_count(1)
+            expect(frames.locator(".scatterlayer path.point")).to_have_count(68 * 5)
+            expect(frames.locator(".legendtext")).to_have_text(["jaw", "eyes", "nose", "mouth"])
+            expect(plotly_chart(page, "What TLER reads").locator(".imagelayer image")).to_have_count(1)
+
+            # Attention tab: M and the default attribution (Integrated Gradients) as heatmaps over the face,
+            # and their agreement as a signed number.
+            page.get_by_role("tab", name="Attention").click()
+            attention = plotly_chart(page, "Attention map M over the peak face")
+            attribution = plotly_chart(page, "Integrated gradients, P_G(")
+            for chart in (attention, attribution):
+                expect(chart).to_be_visible(timeout=60_000)
+                expect(chart.locator(".imagelayer image")).to_have_count(1)  # the aligned peak face
+                expect(chart.locator(".heatmaplayer image")).to_have_count(1)  # the map over it
+            expect(page.get_by_test_id("stMetric")).to_have_text(
+                re.compile(r"^Agreement with M \(Spearman ρ of M and \|attribution\|\)\s*[+-]\d\.\d\d$"))
+            explained = re.search(r"P_G\((.+)\)", attribution.locator(".gtitle").text_content()).group(1)
+
             page.get_by_role("tab", name="Decision").click()
             heading = page.locator("h3", has_text=re.compile(r"^Fused decision: α = 0\.50 → "))
-            expect(heading).to_be_visible(timeout=180_000)  # first render: preprocessing, model, attributions
+            expect(heading).to_be_visible(timeout=60_000)
             expect(page.locator(".legendtext", has_text="P: fused at α = 0.50")).to_have_count(1, timeout=30_000)
             first = heading.inner_text()
+            decided = re.fullmatch(r"Fused decision: α = 0\.50 → (.+) \(P = (\d\.\d\d)\)", first)
+            assert decided is not None, first
+            assert explained == decided.group(1)  # the attribution explains the class decided at the model's α
+            bars = plotly_chart(page, "The two branches' votes and the fused P")
+            fused_before = bars.locator(".barlayer .trace.bars").nth(2).locator("text.bartext").all_text_contents()
+            assert decided.group(2) in fused_before  # the decided class's fused bar carries the P of the heading
             page.screenshot(path=str(tmp_path / "decision_alpha_0.50.png"))
 
             thumb = page.get_by_role("slider", name=re.compile("^α, the weight of SGAER"))
@@ -130,11 +167,20 @@ def test_alpha_slider_in_chromium(server, tmp_path):
                 page.wait_for_timeout(300)
             assert thumb.get_attribute("aria-valuetext") == "0.90"
             assert decisions["0.90"].startswith("Fused decision: α = 0.90 → ") and decisions["0.90"] != first
-            # The bars were redrawn with the new α (the fused series is named after it).
-            expect(page.locator(".legendtext", has_text="P: fused at α = 0.90")).to_have_count(1)
-            shot = tmp_path / "decision_alpha_0.90.png"
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
+            # The bars were redrawn with the new α: three series (P_G, P_L, P) of one bar per class, the
+            # fused one named after α, with new values, the decision in the title, and its P on its bar.
+            expect(bars.locator(".legendtext")).to_have_text(
+                ["P_G: SGAER (peak face)", "P_L: TLER (regions over time)", "P: fused at α = 0.90"])
+            series = bars.locator(".barlayer .trace.bars")
+            expect(series).to_have_count(3)
+            for k in range(3):
+                expect(series.nth(k).locator(".point")).to_have_count(7)  # the classroom model's 7 classes
+            now = re.fullmatch(r"Fused decision: α = 0\.90 → (.+) \(P = (\d\.\d\d)\)", decisions["0.90"])
+            assert now is not None, decisions["0.90"]
+            expect(bars.locator(".gtitle")).to_have_text(re.compile(f"O = {re.escape(now.group(1))}$"))
+            fused_after = series.nth(2).locator("text.bartext").all_text_contents()
+            assert now.group(2) in fused_after and fused_after != fused_before
+            page.screenshot(path=str(tmp_path / "decision_alpha_0.90.png"))
         finally:
             browser.close()
 

@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from staner_lab.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from staner_lab.config import FrontEndConfig, StanerConfig, preset
 from staner_lab.models import STANER, VGGFrontEnd, VGGWeightsError, load_vgg16_weights
+from staner_lab.training.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 
 
 def test_round_trip_gives_identical_outputs_and_config(tmp_path):

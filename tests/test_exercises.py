@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from staner_lab import exercises as ex
 from staner_lab import functional as Fn
 from staner_lab.data.regions import FLIP_PERMUTATION
+from staner_lab.teaching import exercises as ex
 
 
 def _run(check, *args):
@@ -185,7 +185,7 @@ def test_best_alpha():
     P_L = rng.dirichlet(np.ones(4), size=60)
     P_G[np.arange(30), labels[:30]] += 2.0  # SGAER right on the first half
     P_G /= P_G.sum(1, keepdims=True)
-    from staner_lab.teaching import alpha_sweep
+    from staner_lab.teaching.notebook import alpha_sweep
 
     a, acc = alpha_sweep(P_G, P_L, labels)
     best = float(a[int(acc.argmax())])

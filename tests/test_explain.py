@@ -413,7 +413,7 @@ def test_align_mask_puts_eye_masks_on_the_aligned_eye_positions():
 
 
 def test_load_au_masks_of_the_shipped_data():
-    from staner_lab.samples import shipped_data_dir
+    from staner_lab.data.shipped import shipped_data_dir
 
     root = shipped_data_dir()
     masks = E.load_au_masks(root, "S001/002")  # its Emotion file says 5 = happy: AU6 + AU12

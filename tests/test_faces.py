@@ -1,4 +1,5 @@
-"""Face detection, tracking and landmark files (staner_lab.data.faces), on a real photograph."""
+"""Face detection, tracking and landmark files (staner_lab.data: faces, dlib_landmarks, given_landmarks), on a
+real photograph."""
 
 from __future__ import annotations
 
@@ -8,17 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from staner_lab.data import faces
-from staner_lab.data.faces import (
-    DlibBackend,
-    FaceNotFoundError,
-    FaceTrack,
-    GivenLandmarksBackend,
-    LandmarkBackend,
-    load_dlib_models,
-    read_landmark_file,
-    shape_predictor_path,
-)
+from staner_lab.data import dlib_landmarks
+from staner_lab.data.dlib_landmarks import DlibBackend, load_dlib_models, shape_predictor_path
+from staner_lab.data.faces import FaceNotFoundError, FaceTrack, LandmarkBackend
+from staner_lab.data.given_landmarks import GivenLandmarksBackend, read_landmark_file
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +39,16 @@ def test_shape_predictor_found_without_importing_the_package():
 
 def test_shape_predictor_override_and_clear_errors(monkeypatch, tmp_path):
     real = shape_predictor_path()
-    monkeypatch.setenv(faces.SHAPE_PREDICTOR_ENV, str(real))
+    monkeypatch.setenv(dlib_landmarks.SHAPE_PREDICTOR_ENV, str(real))
     assert shape_predictor_path() == real
     missing = tmp_path / "nope.dat"
-    monkeypatch.setenv(faces.SHAPE_PREDICTOR_ENV, str(missing))
+    monkeypatch.setenv(dlib_landmarks.SHAPE_PREDICTOR_ENV, str(missing))
     with pytest.raises(FileNotFoundError, match="nope.dat"):
         shape_predictor_path()
     with pytest.raises(FileNotFoundError, match="nope.dat"):
         shape_predictor_path(missing)
-    monkeypatch.delenv(faces.SHAPE_PREDICTOR_ENV)
-    monkeypatch.setattr(faces.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delenv(dlib_landmarks.SHAPE_PREDICTOR_ENV)
+    monkeypatch.setattr(dlib_landmarks.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install face-recognition-models"):
         shape_predictor_path()
 

@@ -52,8 +52,34 @@ def test_step_by_step_matches_sequence():
     for t in range(x.shape[1]):
         s = block.step(x[:, t], state)
         state = (s.h, s.c)
-        torch.testing.assert_close(s.h, full.h[:, t])
-    for gate in ("f", "i", "g", "o"):
-        v = getattr(full, gate)
-        lo, hi = (-1, 1) if gate == "g" else (0, 1)
-        assert v.min() >= lo and v.max() <= hi
+        for field in ("f", "i", "g", "o", "c", "h"):
+            torch.testing.assert_close(getattr(s, field), getattr(full, field)[:, t], rtol=0, atol=0, msg=field)
+    # the streamed state is nn.LSTM's state after the whole sequence
+    _, (h_n, c_n) = block.lstm(x)
+    torch.testing.assert_close(state[0], h_n[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(state[1], c_n[0], rtol=0, atol=1e-12)
+
+
+def test_exposed_gates_match_gates_recomputed_from_x_h_and_the_weights():
+    """f, i, g, o, c recomputed from x_t, h_{t-1} and nn.LSTM's own parameters (torch's documented
+    formula, rows [i; f; g; o]) equal what the explicit path exposes, at every step."""
+    block, x = _pair()
+    full = block.run_explicit(x)
+    lstm = block.lstm
+    N = block.hidden_size
+    B, T, _ = x.shape
+    h_prev = torch.zeros(B, N, dtype=x.dtype)
+    c_prev = torch.zeros(B, N, dtype=x.dtype)
+    for t in range(T):
+        pre = x[:, t] @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h_prev @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+        i, f, g, o = (pre[:, k * N:(k + 1) * N] for k in range(4))
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c_prev + i * g
+        h = o * torch.tanh(c)
+        for name, value in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
+            torch.testing.assert_close(getattr(full, name)[:, t], value, rtol=0, atol=1e-12,
+                                       msg=f"{name} at t={t}")
+        # the gates differ from one another, so a mislabelled gate could not pass the loop above
+        assert (i - f).abs().max() > 1e-3 and (o - f).abs().max() > 1e-3 and (i - o).abs().max() > 1e-3
+        h_prev, c_prev = h, c
+    assert h_prev.abs().max() > 1e-3  # the recurrent term R h_{t-1} was exercised

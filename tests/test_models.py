@@ -59,6 +59,10 @@ def test_M_in_unit_interval_and_F_equals_one_plus_M_times_U():
     peak, regions = model.example_inputs(3)
     it = model.forward_intermediates(peak, regions)
     assert it.M.min() >= 0 and it.M.max() <= 1
+    # M is sigma of the attention module's scores on U (Eq. 1), not some other map in [0, 1]
+    scores = model.sgaer.attention.scores(it.U)
+    torch.testing.assert_close(it.M, torch.sigmoid(scores))
+    assert not torch.allclose(scores, it.M)  # so the sigmoid was really applied
     torch.testing.assert_close(it.F, (1 + it.M) * it.U)
 
 
@@ -138,6 +142,45 @@ def test_single_branch_variants_ignore_the_missing_input():
     c3 = _model(variant="C3").eval()
     peak, _ = c3.example_inputs(1)
     assert c3(peak, None).P.shape == (1, 7)
+
+
+@pytest.mark.parametrize("variant", ["C1", "C2", "C3"])
+def test_single_branch_P_is_that_branch_and_the_absent_branch_contributes_nothing(variant):
+    model = _model(variant=variant).eval()
+    sgaer_only = variant in ("C1", "C3")
+    peak, regions = model.example_inputs(3, generator=torch.Generator().manual_seed(1))
+    other_peak, other_regions = model.example_inputs(3, generator=torch.Generator().manual_seed(2))
+    labels = torch.tensor([0, 3, 6])
+    with torch.no_grad():
+        out = model(peak, regions)
+        it = model.forward_intermediates(peak, regions)
+        # the branch's probabilities computed independently from its own logits
+        branch_logits = model.sgaer(peak) if sgaer_only else model.tler(regions)
+        # the absent input: None, or different random data; any alpha
+        if sgaer_only:
+            variants = [model(peak, None), model(peak, other_regions), model(peak, regions, alpha=0.0),
+                        model(peak, regions, alpha=0.3)]
+        else:
+            variants = [model(None, regions), model(other_peak, regions), model(peak, regions, alpha=1.0),
+                        model(peak, regions, alpha=0.3)]
+    P_branch = out.P_G if sgaer_only else out.P_L
+    assert (out.P_L if sgaer_only else out.P_G) is None
+    assert (out.logits_L if sgaer_only else out.logits_G) is None
+    assert out.alpha == (1.0 if sgaer_only else 0.0)
+    torch.testing.assert_close(out.P, P_branch, rtol=0, atol=0)
+    torch.testing.assert_close(P_branch, torch.softmax(branch_logits.float(), -1))
+    torch.testing.assert_close(it.P, it.P_G if sgaer_only else it.P_L, rtol=0, atol=0)
+    torch.testing.assert_close(it.P, out.P, rtol=0, atol=1e-6)
+    assert (it.tler is None) if sgaer_only else (it.sgaer is None)
+    for v in variants:
+        torch.testing.assert_close(v.P, out.P, rtol=0, atol=0)
+    # the other inputs did change something a two-branch model would see
+    assert not torch.equal(other_peak, peak) and not torch.equal(other_regions["eyes"], regions["eyes"])
+    # the loss is the present branch's cross-entropy alone (Eq. 4 or Eq. 13, no second term)
+    expected = torch.nn.functional.cross_entropy(out.logits_G if sgaer_only else out.logits_L, labels)
+    torch.testing.assert_close(model.loss(out, labels), expected)
+    prefix_absent = "tler." if sgaer_only else "sgaer."
+    assert not any(n.startswith(prefix_absent) for n, _ in model.named_parameters())
 
 
 def test_forward_registers_no_hooks():

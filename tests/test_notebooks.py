@@ -74,7 +74,7 @@ def test_student_copy_leaves_out_the_answers(tmp_path):
     n = builder.student_copy(dest)
     assert n > 20
     assert (dest / "notebooks" / "02_sgaer_attention.ipynb").is_file()
-    assert (dest / "staner_lab" / "exercises.py").is_file()
+    assert (dest / "staner_lab" / "teaching" / "exercises" / "__init__.py").is_file()
     for rel in builder.SOLUTION_PATHS:
         assert not (dest / rel).exists(), rel
 

@@ -19,7 +19,8 @@ from staner_lab.data.align import (
     eye_centres,
     sample_indices,
 )
-from staner_lab.data.faces import DlibBackend, GivenLandmarksBackend
+from staner_lab.data.dlib_landmarks import DlibBackend
+from staner_lab.data.given_landmarks import GivenLandmarksBackend
 from staner_lab.data.preprocess import backend_for, flip_sample, load_frames, preprocess_sequence
 from staner_lab.data.records import Sample, SequenceRecord
 
@@ -225,10 +226,12 @@ def test_bad_videos_name_the_file(tmp_path):
         load_frames(record(video=zero))
     no_frames = tmp_path / "no_frames.avi"
     writer = cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64))
+    assert writer.isOpened()
     writer.release()
-    if no_frames.exists():
-        with pytest.raises(ValueError, match=r"no_frames\.avi"):
-            load_frames(record(video=no_frames))
+    # a real container with a header and no frames (not the zero-byte case above)
+    assert no_frames.is_file() and no_frames.stat().st_size > 0
+    with pytest.raises(ValueError, match=r"no_frames\.avi"):
+        load_frames(record(video=no_frames))
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"\x00\x01garbage" * 100)
     with pytest.raises(ValueError, match=r"garbage\.mp4"):

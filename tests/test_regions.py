@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from staner_lab.config import REGIONS, InputConfig, preset
-from staner_lab.data.faces import DlibBackend
+from staner_lab.data.dlib_landmarks import DlibBackend
 from staner_lab.data.regions import (
     FLIP_PERMUTATION,
     REGION_LANDMARKS,

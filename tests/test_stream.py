@@ -1,4 +1,4 @@
-"""Live recognition (staner_lab.stream, ``staner-lab live``): streaming equals batch inference.
+"""Live recognition (staner_lab.live.recognizer, ``staner-lab live``): streaming equals batch inference.
 
 Real dlib on scikit-image's astronaut portrait, real video encoding and decoding with OpenCV.
 """
@@ -16,13 +16,16 @@ import torch
 from skimage import data as skimage_data
 
 from staner_lab import cli
-from staner_lab.checkpoint import save_checkpoint
 from staner_lab.config import REGIONS, PreprocessConfig, preset
 from staner_lab.data.align import align_face, choose_peak
-from staner_lab.data.faces import DlibBackend, FaceNotFoundError, FaceTracker
+from staner_lab.data.dlib_landmarks import DlibBackend, FaceTracker
+from staner_lab.data.faces import FaceNotFoundError
 from staner_lab.data.regions import crop_regions, sequence_region_boxes
+from staner_lab.live.annotate import annotate
+from staner_lab.live.recognizer import FrameResult, StreamingRecognizer, recognize_frames
+from staner_lab.live.video import VideoSource
 from staner_lab.models.staner import STANER
-from staner_lab.stream import FrameResult, StreamingRecognizer, VideoSource, annotate, recognize_frames
+from staner_lab.training.checkpoint import save_checkpoint
 
 W, H, N_FRAMES, TOL = 640, 480, 12, 1e-5
 

@@ -1,4 +1,4 @@
-"""Tests of the synthetic expression generator (staner_lab/data/synthetic.py)."""
+"""Tests of the synthetic expression generator (staner_lab/data/synthetic/) and ``staner-lab synth``."""
 
 from __future__ import annotations
 
@@ -12,17 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
+from staner_lab.cli import main
 from staner_lab.config import CK_PLUS_CLASSES
-from staner_lab.data.synthetic import (
-    EMOTION_AUS,
-    SyntheticSequence,
-    add_synth_parser,
-    generate_dataset,
-    main,
-    render_sequence,
-    run_synth,
-    write_ckplus,
-)
+from staner_lab.data.cli import add_synth_parser, run_synth
+from staner_lab.data.shipped import shipped_data_dir
+from staner_lab.data.synthetic.action_units import EMOTION_AUS
+from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
+from staner_lab.data.synthetic.writer import write_ckplus
 
 
 def sample(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -318,7 +314,7 @@ def test_write_ckplus_layout_and_contents(tmp_path):
 
 def test_cli_writes_byte_identical_data_and_refuses_a_non_empty_folder(tmp_path, capsys):
     out = tmp_path / "synth"
-    argv = ["--out", str(out), "--subjects", "1", "--seed", "3", "--frames", "2", "--size", "48"]
+    argv = ["synth", "--out", str(out), "--subjects", "1", "--seed", "3", "--frames", "2", "--size", "48"]
     assert main(argv) == 0
     assert "Wrote 7 synthetic sequences" in capsys.readouterr().out
     first = tree_hash(out)
@@ -335,6 +331,7 @@ def test_cli_writes_byte_identical_data_and_refuses_a_non_empty_folder(tmp_path,
         with pytest.raises(SystemExit, match="not empty"):
             main(
                 [
+                    "synth",
                     "--out",
                     str(other),
                     "--subjects",
@@ -357,3 +354,18 @@ def test_add_synth_parser_registers_the_subcommand():
     args = parser.parse_args(["synth", "--out", "x", "--subjects", "4", "--seed", "2", "--intensity", "0.3"])
     assert args.func is run_synth
     assert (args.subjects, args.seed, args.intensity, args.frames, args.size) == (4, 2, 0.3, 12, 128)
+
+
+def test_shipped_sample_rebuilds_byte_for_byte(tmp_path, monkeypatch):
+    """The command in data_samples/README.md rebuilds data_samples/synthetic_ckplus exactly.
+
+    (Same OpenCV/numpy builds as the shipped files; other builds may round a few pixels otherwise.)
+    """
+    shipped = shipped_data_dir()
+    monkeypatch.chdir(tmp_path)  # README.txt records --out as given: the same relative path
+    argv = "synth --out data_samples/synthetic_ckplus --subjects 10 --seed 0 --frames 5 --size 96 --noise 0.2"
+    assert main(argv.split()) == 0
+    built = tmp_path / "data_samples" / "synthetic_ckplus"
+    files = sorted(str(p.relative_to(shipped)) for p in shipped.rglob("*") if p.is_file())
+    assert sorted(str(p.relative_to(built)) for p in built.rglob("*") if p.is_file()) == files
+    assert [f for f in files if (built / f).read_bytes() != (shipped / f).read_bytes()] == []

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from staner_lab.checkpoint import load_checkpoint
 from staner_lab.cli import main
 from staner_lab.config import CK_PLUS_CLASSES, TrainConfig, preset
 from staner_lab.data.dataset import StanerDataset
+from staner_lab.data.readers import read_ckplus
 from staner_lab.data.records import Sample
 from staner_lab.data.synthetic import generate_dataset, write_ckplus
 from staner_lab.models import STANER
-from staner_lab.train import fit, lr_at
+from staner_lab.training.checkpoint import load_checkpoint
+from staner_lab.training.loop import fit, lr_at
+from staner_lab.training.protocol import holdout_split
 
 CLASSES = ("anger", "happy", "surprise")
 
@@ -51,7 +53,31 @@ def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
     assert all(np.isfinite(float(r["train_loss"])) for r in rows)
     res = json.loads((run / "results.json").read_text())
     assert res["class_names"] == list(CK_PLUS_CLASSES)  # the CK+ reader keeps CK+'s seven codes
-    assert res["held_out_size"] > 0 and 0 <= res["held_out_accuracy"] <= 1
+    # held-out accuracy recomputed from the run's written predictions and confusion matrix
+    preds = list(csv.DictReader((run / "predictions.csv").open()))
+    assert res["held_out_size"] > 0 and len(preds) == res["held_out_size"]
+    assert res["held_out_accuracy"] == pytest.approx(np.mean([p["label"] == p["predicted"] for p in preds]))
+    cm = np.array(res["confusion_matrix"])
+    assert cm.sum() == res["held_out_size"]
+    assert res["held_out_accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    names = list(CK_PLUS_CLASSES)
+    recount = np.zeros_like(cm)
+    for p in preds:
+        recount[names.index(p["label"]), names.index(p["predicted"])] += 1
+    assert recount.tolist() == cm.tolist()
+    # subject-independence: the held-out subjects are the predictions' subjects, none of them trained on
+    images = tiny / "data" / "cohn-kanade-images"
+    all_subjects = {d.name for d in images.iterdir() if d.is_dir()}
+    held_out = set(res["held_out_subjects"])
+    assert {p["subject"] for p in preds} == held_out and held_out < all_subjects
+    train_subjects = all_subjects - held_out
+    assert res["train_size"] == sum(1 for s in train_subjects for d in (images / s).iterdir() if d.is_dir())
+    assert res["train_size"] + res["held_out_size"] == 12
+    records, _ = read_ckplus(tiny / "data")
+    train_idx, val_idx = holdout_split(records, 0.2, 0)  # the CLI's defaults: --val-fraction 0.2, --seed 0
+    assert {records[i].subject for i in val_idx} == held_out
+    assert {records[i].subject for i in train_idx} == train_subjects
+    assert train_subjects.isdisjoint(held_out)
     assert "held-out" in capsys.readouterr().out
     # predict and evaluate with the trained checkpoint
     seq = next((tiny / "data" / "cohn-kanade-images").glob("S*/*"))
@@ -59,6 +85,10 @@ def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
     pred = json.loads(capsys.readouterr().out)
     assert set(pred["P"]) == set(CK_PLUS_CLASSES)
     assert abs(sum(pred["P"].values()) - 1) < 1e-4 and pred["P_G"] and pred["P_L"]
+    a = pred["alpha"]
+    for c in CK_PLUS_CLASSES:  # Eq. 14: the fused P from the two branches' (6-decimal) probabilities
+        assert pred["P"][c] == pytest.approx(a * pred["P_G"][c] + (1 - a) * pred["P_L"][c], abs=2e-6)
+    assert pred["predicted"] == max(pred["P"], key=pred["P"].get)
     assert pred["landmarks"] == "given"
     assert main(["evaluate", "--checkpoint", str(run / "model.pt"), "--data", str(tiny / "data"),
                  "--cache", str(tiny / "cache"), "--no-progress"]) == 0

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
-from ..config import InputConfig, PreprocessConfig
-from .records import Sample, SequenceRecord
+from staner_lab.atomic import atomic_write
+from staner_lab.config import InputConfig, PreprocessConfig
+from staner_lab.data.records import Sample, SequenceRecord
 
 __all__ = ["CACHE_ENV", "CACHE_FORMAT", "CorruptEntry", "SampleCache", "cache_key", "default_cache_dir"]
 

@@ -1,25 +1,157 @@
-"""``staner-lab prepare``: read a dataset, preprocess every sequence once into the cache, summarise.
+"""The data commands: ``staner-lab synth`` (render a synthetic CK+ data set) and ``staner-lab prepare``
+(read a dataset, preprocess every sequence once into the cache, summarise).
 
-Wired into the top-level parser with ``add_prepare_parser(subparsers)``; running it again is cheap
-(every sequence is a cache hit) and shows what a training run will see.
+Wired into the top-level parser (``staner_lab.cli``) with ``add_synth_parser(subparsers)`` and
+``add_prepare_parser(subparsers)``. Running ``prepare`` again is cheap (every sequence is a
+cache hit) and shows what a training run will see.
 
+    staner-lab synth --out data_samples/synthetic_ckplus --subjects 10 --seed 0 --frames 6
     staner-lab prepare --data ~/datasets/CK+ --preset paper
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import PRESETS, PreprocessConfig, preset
-from .cache import CACHE_ENV, SampleCache
-from .dataset import prepare_records
-from .readers import LAYOUTS, ReadReport, read_dataset
-from .records import Sample, SequenceRecord
+from staner_lab.config import CK_PLUS_CLASSES, PRESETS, PreprocessConfig, preset
+from staner_lab.data.cache import CACHE_ENV, SampleCache
+from staner_lab.data.dataset import prepare_records
+from staner_lab.data.readers import LAYOUTS, ReadReport, read_dataset
+from staner_lab.data.records import Sample, SequenceRecord
+from staner_lab.data.synthetic.sequence import generate_dataset
+from staner_lab.data.synthetic.writer import LAYOUT_FOLDERS, README_MARK, write_ckplus
 
-__all__ = ["add_prepare_parser", "run_prepare", "source_frame_count", "summarize"]
+__all__ = [
+    "add_prepare_parser",
+    "add_synth_parser",
+    "run_prepare",
+    "run_synth",
+    "source_frame_count",
+    "summarize",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# synth
+# --------------------------------------------------------------------------------------------------
+
+
+def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="folder to write the CK+-layout data set into")
+    p.add_argument("--subjects", type=int, default=10, help="number of subjects (each shows all 7 emotions)")
+    p.add_argument("--seed", type=int, default=0, help="data set seed; same seed, same bytes")
+    p.add_argument("--intensity", type=float, default=1.0, help="AU amplitude scale in (0, 1]; 0.3 = subtle")
+    p.add_argument("--frames", type=int, default=12, help="frames per sequence (neutral ... peak)")
+    p.add_argument("--size", type=int, default=128, help="frame width and height in pixels")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=1.0,
+        help="pixel-noise scale (1 = std 0.6-1.4 gray levels per subject; 0 = none)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier synthetic data set in --out (other folders are refused)",
+    )
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    parts = [
+        "staner-lab",
+        "synth",
+        "--out",
+        str(args.out),
+        "--subjects",
+        str(args.subjects),
+        "--seed",
+        str(args.seed),
+    ]
+    defaults = {"intensity": 1.0, "frames": 12, "size": 128, "noise": 1.0}
+    for name, default in defaults.items():
+        value = getattr(args, name)
+        if value != default:
+            parts += [f"--{name}", str(value)]
+    return shlex.join(parts)
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless ``overwrite`` and it holds an earlier synthetic data set."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"staner-lab synth: --out {out} is a file; give a folder.")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    readme = out / "README.txt"
+    ours = readme.is_file() and readme.read_text(errors="replace").startswith(README_MARK)
+    if not overwrite:
+        raise SystemExit(
+            f"staner-lab synth: {out} is not empty. Choose an empty or new folder, or pass --overwrite to "
+            "replace an earlier synthetic data set there."
+        )
+    if not ours:
+        raise SystemExit(
+            f"staner-lab synth: {out} is not empty and holds no synthetic data set (no README.txt written "
+            "by staner-lab synth), so --overwrite will not touch it. Choose an empty or new folder."
+        )
+    for name in LAYOUT_FOLDERS:
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    readme.unlink()
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    """Write the data set described by parsed ``synth`` arguments and print a summary."""
+    if not 0.0 < args.intensity <= 1.0:
+        raise SystemExit(f"staner-lab synth: --intensity must lie in (0, 1], got {args.intensity}")
+    if args.subjects < 1 or args.frames < 2 or args.size < 48 or args.noise < 0:
+        raise SystemExit(
+            "staner-lab synth: need --subjects >= 1, --frames >= 2, --size >= 48 and --noise >= 0"
+        )
+    out = Path(args.out)
+    _prepare_out(out, args.overwrite)
+    seqs = generate_dataset(
+        args.subjects,
+        args.seed,
+        frames=args.frames,
+        size=args.size,
+        intensity=args.intensity,
+        noise=args.noise,
+    )
+    write_ckplus(seqs, out, command=_command_line(args))
+    files = sum(1 for p in out.rglob("*") if p.is_file())
+    nbytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(
+        f"Wrote {len(seqs)} synthetic sequences ({args.subjects} subjects x {len(CK_PLUS_CLASSES)} "
+        f"emotions, {args.frames} frames of {args.size}x{args.size} px, intensity {args.intensity:g}, "
+        f"noise {args.noise:g}, seed {args.seed}) to {out} in the CK+ layout: {files} files, "
+        f"{nbytes / 1e6:.2f} MB. Labels are in Emotion/, 68-point "
+        f"landmarks in Landmarks/, peak-frame AU masks in GroundTruth/; README.txt records the command that "
+        f"rebuilds it byte for byte."
+    )
+    return 0
+
+
+def add_synth_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``synth`` on a ``staner-lab`` subcommand parser; its ``func`` is :func:`run_synth`."""
+    p = subparsers.add_parser(
+        "synth",
+        help="render a synthetic CK+-layout expression data set",
+        description="Render synthetic facial-expression sequences (FACS-driven, with landmarks and AU masks) "
+        "and write them in the CK+ layout.",
+    )
+    _add_synth_arguments(p)
+    p.set_defaults(func=run_synth)
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare
+# --------------------------------------------------------------------------------------------------
 
 
 def add_prepare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -21,10 +21,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..config import InputConfig, PreprocessConfig
-from .cache import SampleCache
-from .readers import DataError, OnError, ReadReport, SkippedItem, read_dataset
-from .records import Sample, SequenceRecord
+from staner_lab.config import InputConfig, PreprocessConfig
+from staner_lab.data.cache import SampleCache
+from staner_lab.data.readers import DataError, OnError, ReadReport, SkippedItem, read_dataset
+from staner_lab.data.records import Sample, SequenceRecord
 
 __all__ = ["StanerDataset", "collate", "load_samples", "make_loader", "prepare_records", "to_item"]
 
@@ -34,13 +34,13 @@ Item = dict[str, Any]
 def _preprocess(
     record: SequenceRecord, inputs: InputConfig, prep: PreprocessConfig, backend: Any = None
 ) -> Sample:
-    from .preprocess import preprocess_sequence  # lazy: needs cv2/dlib, only when building
+    from staner_lab.data.preprocess import preprocess_sequence  # lazy: needs cv2/dlib, only when building
 
     return preprocess_sequence(record, inputs, prep, backend=backend)
 
 
 def _default_flip(sample: Sample) -> Sample:
-    from .preprocess import flip_sample
+    from staner_lab.data.preprocess import flip_sample
 
     return flip_sample(sample)
 

@@ -22,7 +22,9 @@ import numpy as np
 
 from staner_lab.config import InputConfig, PreprocessConfig
 from staner_lab.data.align import align_face, choose_peak, sample_indices
-from staner_lab.data.faces import DlibBackend, GivenLandmarksBackend, LandmarkBackend
+from staner_lab.data.dlib_landmarks import DlibBackend
+from staner_lab.data.faces import LandmarkBackend
+from staner_lab.data.given_landmarks import GivenLandmarksBackend
 from staner_lab.data.records import Sample, SequenceRecord
 from staner_lab.data.regions import crop_regions, flip_sample_arrays, sequence_region_boxes
 

@@ -1,11 +1,11 @@
 """STANER and its parts: VGG front end, attention, SGAER, C-LSTM, TLER."""
 
-from .attention import AttentionModule
-from .clstm import CLSTM, RegionCNN
-from .sgaer import SGAER
-from .staner import STANER, build_model
-from .tler import TLER
-from .vgg import VGGFrontEnd, VGGWeightsError, load_vgg16_weights
+from staner_lab.models.attention import AttentionModule
+from staner_lab.models.clstm import CLSTM, RegionCNN
+from staner_lab.models.sgaer import SGAER
+from staner_lab.models.staner import STANER, build_model
+from staner_lab.models.tler import TLER
+from staner_lab.models.vgg import VGGFrontEnd, VGGWeightsError, load_vgg16_weights
 
 __all__ = [
            "CLSTM",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .. import functional as Fn
-from ..config import AttentionConfig
+from staner_lab import functional as Fn
+from staner_lab.config import AttentionConfig
 
 __all__ = ["AttentionModule", "ChannelAttentionScores", "SpatialAttentionScores"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .. import functional as Fn
-from ..config import CLSTMConfig
-from ..outputs import RegionIntermediates
+from staner_lab import functional as Fn
+from staner_lab.config import CLSTMConfig
+from staner_lab.outputs import RegionIntermediates
 
 __all__ = ["CLSTM", "LSTMState", "RegionCNN"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .. import functional as Fn
-from ..config import SGAERConfig
-from ..outputs import SGAERIntermediates
-from .attention import AttentionModule
-from .vgg import VGGFrontEnd
+from staner_lab import functional as Fn
+from staner_lab.config import SGAERConfig
+from staner_lab.models.attention import AttentionModule
+from staner_lab.models.vgg import VGGFrontEnd
+from staner_lab.outputs import SGAERIntermediates
 
 __all__ = ["SGAER", "EndConv2d"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .. import functional as Fn
-from ..config import REGIONS, StanerConfig
-from ..outputs import StanerIntermediates, StanerOutput
-from .sgaer import SGAER
-from .tler import TLER
+from staner_lab import functional as Fn
+from staner_lab.config import REGIONS, StanerConfig
+from staner_lab.models.sgaer import SGAER
+from staner_lab.models.tler import TLER
+from staner_lab.outputs import StanerIntermediates, StanerOutput
 
 __all__ = ["STANER", "build_model"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as TF
 
-from .. import functional as Fn
-from ..config import REGIONS, TLERConfig
-from ..outputs import TLERIntermediates
-from .clstm import CLSTM
+from staner_lab import functional as Fn
+from staner_lab.config import REGIONS, TLERConfig
+from staner_lab.models.clstm import CLSTM
+from staner_lab.outputs import TLERIntermediates
 
 __all__ = ["TLER", "CausalEndConv1d"]
 

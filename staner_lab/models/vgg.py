@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..config import FrontEndConfig
+from staner_lab.config import FrontEndConfig
 
 __all__ = ["CONV_NAMES", "VGG16_FRONTEND", "VGGFrontEnd", "VGGWeightsError", "load_vgg16_weights"]
 

@@ -5,17 +5,17 @@ they never show it. Colour maps are colour-blind safe (cividis / viridis; a dive
 values) and fonts are large enough for a projector (``FONT_SIZE``).
 """
 
-from .confusion import FONT_SIZE, confusion_figure, save_confusion_figures
+from staner_lab.viz.confusion import FONT_SIZE, confusion_figure, save_confusion_figures
 
 __all__ = ["FONT_SIZE", "confusion_figure", "save_confusion_figures"]
 
 # App views (streamlit_app.py): sequence, attention, LSTM, decision, evaluation, training.
-from .attention import attention_figure, channel_attention_figure
-from .decision import probability_figure, stream_figure
-from .evaluation import ablation_figure, confusion_pair, recall_figure
-from .lstm import gate_means_figure, gates_figure, states_figure
-from .sequence import filmstrip_figure, frames_figure
-from .training import training_curves_figure
+from staner_lab.viz.attention import attention_figure, channel_attention_figure
+from staner_lab.viz.decision import probability_figure, stream_figure
+from staner_lab.viz.evaluation import ablation_figure, confusion_pair, recall_figure
+from staner_lab.viz.lstm import gate_means_figure, gates_figure, states_figure
+from staner_lab.viz.sequence import filmstrip_figure, frames_figure
+from staner_lab.viz.training import training_curves_figure
 
 __all__ += [
             "ablation_figure",
@@ -34,7 +34,7 @@ __all__ += [
 ]
 
 # Attributions (staner_lab.explain): captum maps on the face, M vs attribution, TLER region x frame.
-from .explain import (
+from staner_lab.viz.explain import (
     attention_vs_attribution_figure,
     attribution_overlay_figure,
     region_frame_figure,
@@ -45,24 +45,22 @@ __all__ += ["attention_vs_attribution_figure", "attribution_overlay_figure", "re
             "region_share_figure"]
 
 # Notebooks (notebooks/): the tour, Eq. 1-16 views, and show_interactive (static figure + widgets).
-from .teaching import (
-            alpha_sweep_figure,
-            dropdown,
+from staner_lab.viz.ground_truth import mask_overlay_figure, pointing_game_figure
+from staner_lab.viz.model_internals import (
             feature_grid_figure,
             feature_map_figure,
-            fusion_confusion_figure,
             gate_curves_figure,
             lstm_step_figure,
-            mask_overlay_figure,
-            pointing_game_figure,
-            region_explorer_figure,
-            show_interactive,
-            slider,
             softmax_figure,
-            split_comparison_figure,
             time_features_figure,
-            tour_figure,
 )
+from staner_lab.viz.model_selection import (
+            alpha_sweep_figure,
+            fusion_confusion_figure,
+            split_comparison_figure,
+)
+from staner_lab.viz.tour import region_explorer_figure, tour_figure
+from staner_lab.viz.widgets import dropdown, show_interactive, slider
 
 __all__ += ["alpha_sweep_figure", "dropdown", "feature_grid_figure", "feature_map_figure", "fusion_confusion_figure",
             "gate_curves_figure", "lstm_step_figure", "mask_overlay_figure", "pointing_game_figure",

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from .confusion import FONT_SIZE
+from staner_lab.viz.confusion import FONT_SIZE
 
 __all__ = ["BRANCH_COLOURS", "FONT_SIZE", "OKABE_ITO", "REGION_COLOURS", "TEMPLATE", "axis", "figure",
            "gray_image", "grid", "png_uri", "style"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import figure, gray_image
+from staner_lab.viz._style import figure, gray_image
 
 __all__ = ["attention_figure", "channel_attention_figure"]
 

@@ -44,7 +44,7 @@ def save_confusion_figures(cm: np.ndarray, class_names: Sequence[str], stem: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_write, atomic_write_text
+    from staner_lab.atomic import atomic_write, atomic_write_text
 
     stem = Path(stem)
     html = stem.with_suffix(".html")

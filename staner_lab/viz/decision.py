@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import BRANCH_COLOURS, FONT_SIZE, figure, style
+from staner_lab.viz._style import BRANCH_COLOURS, FONT_SIZE, figure, style
 
 __all__ = ["probability_figure"]
 

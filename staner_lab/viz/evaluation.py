@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import figure, style
-from .confusion import confusion_figure
+from staner_lab.viz._style import figure, style
+from staner_lab.viz.confusion import confusion_figure
 
 __all__ = ["ablation_figure", "confusion_pair", "recall_figure"]
 

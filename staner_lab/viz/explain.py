@@ -15,9 +15,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..config import REGIONS
-from ..explain import PeakAttribution, RegionAblation, RegionAttribution, attention_agreement
-from ._style import FONT_SIZE, REGION_COLOURS, gray_image, style
+from staner_lab.config import REGIONS
+from staner_lab.explain.agreement import attention_agreement
+from staner_lab.explain.peak import PeakAttribution
+from staner_lab.explain.regions import RegionAblation, RegionAttribution
+from staner_lab.viz._style import FONT_SIZE, REGION_COLOURS, gray_image, style
 
 __all__ = [
     "attention_vs_attribution_figure",
@@ -99,11 +101,11 @@ def attention_vs_attribution_figure(face: Any, attention: Any, attribution: Peak
     """The learned attention M (upsampled) and an attribution, side by side on the face.
 
     The title carries Spearman's rho between M and the attribution (|attribution| when
-    ``absolute``, as in :func:`staner_lab.explain.attention_agreement`), computed here unless given.
+    ``absolute``, as in :func:`staner_lab.explain.agreement.attention_agreement`), computed here unless given.
 
     Args:
         face: peak face, see :func:`attribution_overlay_figure`.
-        attention: (S, S) or (B, S, S) from ``staner_lab.explain.upsampled_attention``.
+        attention: (S, S) or (B, S, S) from ``staner_lab.explain.agreement.upsampled_attention``.
         attribution: a :class:`PeakAttribution` or a map of the same size.
         index: which example.
         rho: the rank correlation, if already computed.

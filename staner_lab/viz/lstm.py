@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import REGION_COLOURS, axis, figure, grid
+from staner_lab.viz._style import REGION_COLOURS, axis, figure, grid
 
 __all__ = ["gate_means_figure", "gates_figure", "states_figure"]
 

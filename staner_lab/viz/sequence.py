@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from ..data.regions import REGION_LANDMARKS
-from ._style import FONT_SIZE, REGION_COLOURS, figure, gray_image
+from staner_lab.data.regions import REGION_LANDMARKS
+from staner_lab.viz._style import FONT_SIZE, REGION_COLOURS, figure, gray_image
 
 __all__ = ["filmstrip_figure", "frames_figure", "mosaic", "pick_frames"]
 

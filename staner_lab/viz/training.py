@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import axis, figure, grid
+from staner_lab.viz._style import axis, figure, grid
 
 __all__ = ["training_curves_figure"]
 

@@ -1,0 +1,229 @@
+"""Training from small named functions: ``lr_at``, ``make_optimizer``, ``train_one_epoch``,
+``predict``, ``fit``.
+
+Reproducibility and resume: every random draw of epoch ``e`` (dropout, shuffling, flips) comes from
+seeds derived from ``(TrainConfig.seed, e)``, and the optimizer state is saved with the weights at the
+end of every epoch (atomically, ``RUN/last.pt``). So a run killed after epoch ``e`` and resumed
+continues exactly where it stopped and ends with the same weights as an uninterrupted run (on the
+same device; ``tests/test_train.py`` checks it bit for bit on the CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from staner_lab import functional as Fn
+from staner_lab.atomic import atomic_write_text
+from staner_lab.config import TrainConfig
+from staner_lab.data.dataset import StanerDataset, make_loader
+from staner_lab.device import autocast, prepare_model
+from staner_lab.models.staner import STANER
+from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = [
+    "METRIC_FIELDS",
+    "FitResult",
+    "Predictions",
+    "atomic_write_text",
+    "epoch_seed",
+    "fit",
+    "lr_at",
+    "make_optimizer",
+    "predict",
+    "train_one_epoch",
+]
+
+METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of everything random in one epoch: a pure function of (seed, epoch)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def lr_at(epoch: int, cfg: TrainConfig) -> float:
+    """The paper's step schedule: ``cfg.lr`` before ``cfg.lr_drop_epoch``, ``cfg.lr_after`` from it on."""
+    return cfg.lr if epoch < cfg.lr_drop_epoch else cfg.lr_after
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam by default (the paper names none); SGD with momentum 0.9 as the alternative."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    peak = batch["peak"].to(device, non_blocking=True)
+    regions = {r: x.to(device, non_blocking=True) for r, x in batch["regions"].items()}
+    return peak, regions, batch["label"].to(device, non_blocking=True)
+
+
+def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, device: torch.device,
+                    amp: bool = True, scaler: torch.amp.GradScaler | None = None,
+                    progress: tqdm | None = None) -> tuple[float, float]:
+    """One pass over ``loader`` with the joint loss (Eq. 15). Returns (mean loss, accuracy)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for batch in loader:
+        peak, regions, labels = _to_device(batch, device)
+        with autocast(device, amp):
+            out = model(peak, regions)
+            loss = model.loss(out, labels)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        n = labels.shape[0]
+        total_loss += loss.item() * n
+        correct += int((Fn.decision(out.P) == labels).sum())
+        seen += n
+        if progress is not None:
+            progress.update(n)
+            progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-sequence outputs on a dataset (numpy). ``P_G``/``P_L`` are None for a missing branch."""
+
+    indices: np.ndarray  # (N,) dataset indices
+    labels: np.ndarray  # (N,)
+    P_G: np.ndarray | None  # (N, K)
+    P_L: np.ndarray | None
+    P: np.ndarray  # (N, K) fused at the model's alpha
+    loss: float  # mean Eq. 15 loss
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.P.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.labels).mean()) if len(self.labels) else float("nan")
+
+
+@torch.no_grad()
+def predict(model: STANER, loader, device: torch.device, amp: bool = True) -> Predictions:
+    """Run the model in eval mode over ``loader`` and collect probabilities and the loss."""
+    model.eval()
+    idx, labels, pg, pl, p = [], [], [], [], []
+    total_loss, seen = 0.0, 0
+    for batch in loader:
+        peak, regions, y = _to_device(batch, device)
+        with autocast(device, amp):
+            out = model(peak, regions)
+            loss = model.loss(out, y)
+        total_loss += loss.item() * y.shape[0]
+        seen += y.shape[0]
+        idx.append(batch["index"].numpy())
+        labels.append(y.cpu().numpy())
+        p.append(out.P.float().cpu().numpy())
+        if out.P_G is not None:
+            pg.append(out.P_G.float().cpu().numpy())
+        if out.P_L is not None:
+            pl.append(out.P_L.float().cpu().numpy())
+    cat = (lambda xs: np.concatenate(xs) if xs else None)
+    K = model.config.num_classes
+    return Predictions(indices=cat(idx) if idx else np.zeros(0, int), labels=cat(labels) if labels else np.zeros(0, int),
+                       P_G=cat(pg), P_L=cat(pl), P=cat(p) if p else np.zeros((0, K)),
+                       loss=total_loss / max(seen, 1))
+
+
+def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(path, buf.getvalue())
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: STANER
+    history: list[dict[str, float]]
+    checkpoint: Path
+
+
+def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, cfg: TrainConfig,
+        run_dir: str | Path, device: torch.device | str = "cpu", amp: bool = True, resume: bool = False,
+        progress: bool = True, num_workers: int = 0,
+        on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+    """Train ``model`` for ``cfg.epochs`` epochs, checkpointing ``run_dir/last.pt`` after each.
+
+    Args:
+        model: a freshly built STANER (its initial weights come from the caller's seed).
+        train_set, val_set: datasets; ``val_set`` may be None or empty.
+        cfg: hyper-parameters.
+        run_dir: folder for ``last.pt`` and ``metrics.csv``.
+        device: "cpu" or "cuda"; autocast and a GradScaler (fp16 only) on CUDA when ``amp``.
+        resume: continue from ``run_dir/last.pt`` if it exists.
+        progress: show a tqdm bar with live loss and accuracy.
+        on_epoch: called with each epoch's metrics row (e.g. live plots; raise to stop).
+    """
+    run_dir = Path(run_dir)
+    device = torch.device(device)
+    prepare_model(model, device)  # on CUDA: channels_last weights for the convolutions
+    optimizer = make_optimizer(model, cfg)
+    use_fp16 = device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+    ckpt_path = run_dir / "last.pt"
+    history: list[dict[str, float]] = []
+    start = 0
+    if resume and ckpt_path.exists():
+        payload = load_checkpoint(ckpt_path)
+        extra = payload["extra"]
+        if TrainConfig.from_json(extra["train_config"]) != cfg:
+            raise ValueError(f"{ckpt_path} was written with another training config; "
+                             "resume with the same options or start a new run folder")
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(extra["optimizer"])
+        if "scaler" in extra:
+            scaler.load_state_dict(extra["scaler"])
+        history = list(extra["history"])
+        start = int(extra["epoch"]) + 1
+
+    bar = tqdm(total=len(train_set) * (cfg.epochs - start), disable=not progress, unit="seq",
+               desc=f"train {run_dir.name}", leave=False)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        seed = epoch_seed(cfg.seed, epoch)
+        torch.manual_seed(seed)  # dropout
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(epoch, cfg)
+        train_set.set_epoch(epoch)
+        loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+        train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar)
+        row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
+               "val_loss": float("nan"), "val_acc": float("nan")}
+        if val_set is not None and len(val_set):
+            pred = predict(model, make_loader(val_set, cfg.batch_size), device, amp)
+            row.update(val_loss=pred.loss, val_acc=pred.accuracy)
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        extra = {"epoch": epoch, "optimizer": optimizer.state_dict(), "history": history,
+                 "train_config": cfg.to_json()}
+        if scaler.is_enabled():
+            extra["scaler"] = scaler.state_dict()
+        save_checkpoint(ckpt_path, model, extra)
+        _write_metrics(run_dir / "metrics.csv", history)
+        bar.set_description(f"train {run_dir.name} epoch {epoch + 1}/{cfg.epochs} val_acc {row['val_acc']:.3f}")
+        if on_epoch is not None:
+            on_epoch(row)
+    bar.close()
+    return FitResult(model=model, history=history, checkpoint=ckpt_path)

@@ -1,0 +1,173 @@
+"""The paper's protocol (Section 4): one training run, subject-independent k-fold cross-validation,
+and the ablation table (Table 1). Every result is written atomically into a run folder (the
+writers live in :mod:`staner_lab.training.results`):
+
+    RUN/results.json            per-fold accuracy and size, mean +- std, recall, confusion, config ...
+    RUN/metrics.csv             per-epoch metrics of every fold (column "fold")
+    RUN/confusion.html / .png   the summed confusion matrix (interactive / static)
+    RUN/fold_K/last.pt          checkpoint (resumable), fold_K/predictions.csv, fold_K/result.json
+    RUN/table1.md / table1.csv  (ablate) C1-C4 and STANER, mean +- std accuracy
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from staner_lab.atomic import atomic_write_text
+from staner_lab.config import VARIANTS, StanerConfig, TrainConfig, ablation_config
+from staner_lab.data.dataset import StanerDataset, make_loader
+from staner_lab.data.records import Sample
+from staner_lab.data.splits import subject_kfold
+from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, mean_std, per_class_recall
+from staner_lab.models.staner import STANER
+from staner_lab.models.vgg import load_vgg16_weights
+from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.loop import fit, predict
+from staner_lab.training.results import (
+    prepare_run_dir,
+    versions,
+    write_combined_metrics,
+    write_predictions,
+    write_table1,
+)
+
+__all__ = ["ablate", "cross_validate", "holdout_split", "run_fold", "train_run"]
+
+
+def holdout_split(samples: Sequence[Sample], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Subject-disjoint (train, validation) indices with about ``fraction`` of subjects held out."""
+    subjects = {s.subject for s in samples}
+    k = max(2, min(len(subjects), round(1 / fraction)))
+    return subject_kfold(samples, k, seed)[0]
+
+
+def seeded_model(config: StanerConfig, train_cfg: TrainConfig) -> STANER:
+    """A fresh model seeded by ``train_cfg.seed``, its front end loaded from ``vgg_weights`` if given."""
+    torch.manual_seed(train_cfg.seed)
+    model = STANER(config)
+    if train_cfg.vgg_weights and model.sgaer is not None:
+        load_vgg16_weights(model.sgaer.frontend, train_cfg.vgg_weights)
+    return model
+
+
+def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, device, amp, resume,
+             progress, workers=0) -> dict[str, Any]:
+    """Train on ``train_idx``, test on ``test_idx``; fold_dir/result.json (reused when resuming)."""
+    done = fold_dir / "result.json"
+    if resume and done.exists():
+        return json.loads(done.read_text())
+    train_set = StanerDataset([samples[i] for i in train_idx], flip=train_cfg.flip, seed=train_cfg.seed)
+    test_samples = [samples[i] for i in test_idx]
+    test_set = StanerDataset(test_samples)
+    model = seeded_model(config, train_cfg)
+    result = fit(model, train_set, test_set, train_cfg, fold_dir, device=device, amp=amp, resume=resume,
+                 progress=progress, num_workers=workers)
+    pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp)
+    write_predictions(fold_dir / "predictions.csv", pred, test_samples, config.class_names)
+    cm = confusion_matrix(pred.labels, pred.predicted, config.num_classes)
+    fold_result = {
+        "accuracy": accuracy_from_confusion(cm),
+        "test_size": len(test_idx),
+        "train_size": len(train_idx),
+        "test_subjects": sorted({samples[i].subject for i in test_idx}),
+        "confusion_matrix": cm.tolist(),
+        "history": result.history,
+    }
+    atomic_write_text(done, json.dumps(fold_result, indent=1))
+    return fold_result
+
+
+def cross_validate(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
+                   train_cfg: TrainConfig, folds: int, out: str | Path, device: str = "cpu", amp: bool = True,
+                   resume: bool = False, overwrite: bool = False, progress: bool = True,
+                   data: str = "", figures: bool = True, workers: int = 0,
+                   _checked: bool = False) -> dict[str, Any]:
+    """Subject-independent k-fold CV; writes and returns the results dict (see module docstring)."""
+    out = Path(out) if _checked else prepare_run_dir(out, overwrite, resume)
+    splits = subject_kfold(samples, folds, train_cfg.seed)
+    t0 = time.perf_counter()
+    fold_results = []
+    for k, (train_idx, test_idx) in enumerate(splits):
+        if progress:
+            print(f"[{config.variant}] fold {k + 1}/{folds}: {len(train_idx)} train, {len(test_idx)} test sequences")
+        fold_results.append(run_fold(samples, train_idx, test_idx, config, train_cfg, out / f"fold_{k}",
+                                      device, amp, resume, progress, workers))
+    cm = np.sum([np.array(f["confusion_matrix"]) for f in fold_results], axis=0)
+    accs = [f["accuracy"] for f in fold_results]
+    mean, std = mean_std(accs)
+    recall = per_class_recall(cm)
+    results = {
+        "variant": config.variant,
+        "data": data,
+        "class_names": list(class_names),
+        "folds": [{"fold": k, "accuracy": f["accuracy"], "test_size": f["test_size"],
+                   "train_size": f["train_size"], "test_subjects": f["test_subjects"],
+                   "confusion_matrix": f["confusion_matrix"]} for k, f in enumerate(fold_results)],
+        "accuracy_mean": mean,
+        "accuracy_std": std,
+        "pooled_accuracy": accuracy_from_confusion(cm),
+        "per_class_recall": {c: (None if np.isnan(r) else float(r)) for c, r in zip(class_names, recall)},
+        "confusion_matrix": cm.tolist(),
+        "config": config.to_dict(),
+        "train_config": train_cfg.to_dict(),
+        "seed": train_cfg.seed,
+        "versions": versions(),
+        "device": str(device),
+        "wall_time_s": time.perf_counter() - t0,
+    }
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    write_combined_metrics(out, fold_results)
+    if figures:
+        from staner_lab.viz import save_confusion_figures
+
+        save_confusion_figures(cm, class_names, out / "confusion", title=f"{config.variant}: summed over {folds} folds")
+    return results
+
+
+def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
+              train_cfg: TrainConfig, out: str | Path, device: str = "cpu", amp: bool = True,
+              val_fraction: float = 0.2, resume: bool = False, overwrite: bool = False,
+              progress: bool = True, data: str = "", workers: int = 0) -> dict[str, Any]:
+    """Train one model with ``val_fraction`` of the subjects held out; ``RUN/model.pt`` at the end."""
+    out = prepare_run_dir(out, overwrite, resume)
+    train_idx, val_idx = holdout_split(samples, val_fraction, train_cfg.seed) if val_fraction > 0 else (
+        np.arange(len(samples)), np.zeros(0, int))
+    result = run_fold(samples, train_idx, val_idx, config, train_cfg, out, device, amp, resume, progress, workers)
+    # model.pt: the final weights without the optimizer state (a third of last.pt's size)
+    final = load_checkpoint(out / "last.pt")
+    model = STANER(final["config"])
+    model.load_state_dict(final["model"])
+    save_checkpoint(out / "model.pt", model, {k: final["extra"][k] for k in ("epoch", "history", "train_config")})
+    summary = {"variant": config.variant, "data": data, "class_names": list(class_names),
+               "held_out_accuracy": result["accuracy"] if len(val_idx) else None,
+               "held_out_size": len(val_idx), "held_out_subjects": result["test_subjects"],
+               "train_size": len(train_idx), "confusion_matrix": result["confusion_matrix"],
+               "config": config.to_dict(), "train_config": train_cfg.to_dict(), "seed": train_cfg.seed,
+               "versions": versions(), "device": str(device)}
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def ablate(samples: Sequence[Sample], class_names: Sequence[str], base: StanerConfig,
+           train_cfg: TrainConfig, folds: int, out: str | Path, variants: Sequence[str] = VARIANTS,
+           device: str = "cpu", amp: bool = True, resume: bool = False, overwrite: bool = False,
+           progress: bool = True, data: str = "", workers: int = 0) -> list[dict[str, Any]]:
+    """Table 1: every variant on the same subject-independent folds; writes table1.md and .csv."""
+    out = prepare_run_dir(out, overwrite, resume)
+    rows = []
+    for variant in variants:
+        cfg = ablation_config(base, variant)
+        vdir = prepare_run_dir(out / variant, overwrite, resume)
+        res = cross_validate(samples, class_names, cfg, train_cfg, folds, vdir, device, amp, resume, overwrite,
+                             progress, data, workers=workers, _checked=True)
+        rows.append({"method": variant, "accuracy_mean": res["accuracy_mean"], "accuracy_std": res["accuracy_std"],
+                     "folds": folds, "fold_accuracies": [f["accuracy"] for f in res["folds"]]})
+    write_table1(out, rows, folds, Path(data).name or "data")
+    return rows
