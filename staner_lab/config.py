@@ -300,8 +300,11 @@ def ablation_config(base: StanerConfig, variant: str) -> StanerConfig:
     - C4: C1 fused with C2.
     - STANER: SGAER fused with TLER.
     """
-    sgaer = base.sgaer or SGAERConfig()
-    tler = base.tler or TLERConfig()
+    # A branch the base lacks (a C2 turned into STANER) comes from the base's own preset, so a
+    # classroom model never grows a paper-sized branch.
+    full = PRESETS[base.preset]() if base.preset in PRESETS else StanerConfig()
+    sgaer = base.sgaer or full.sgaer
+    tler = base.tler or full.tler
     no_attention = dataclasses.replace(sgaer, attention=dataclasses.replace(sgaer.attention, kind="none"))
     with_attention = sgaer if sgaer.attention.kind != "none" else dataclasses.replace(
         sgaer, attention=dataclasses.replace(sgaer.attention, kind="spatial")

@@ -98,9 +98,13 @@ def cross_entropy(P: Tensor, y: Tensor) -> Tensor:
 
 
 def cross_entropy_from_logits(logits: Tensor, y: Tensor) -> Tensor:
-    """Eq. 4 / 13 with P = softmax(logits), using ln S(x) = log_softmax(x) for stability."""
-    y = _as_distribution(y, logits.shape[-1], logits.dtype)
-    return -(y * log_softmax(logits.float()).to(logits.dtype)).sum(-1).mean()
+    """Eq. 4 / 13 with P = softmax(logits), using ln S(x) = log_softmax(x) for stability.
+
+    Computed in float32 whatever the dtype of ``logits`` (under bf16 autocast a sum of K
+    log-probabilities in bf16 loses about 3 significant digits); returns a float32 scalar.
+    """
+    y = _as_distribution(y, logits.shape[-1], torch.float32)
+    return -(y * log_softmax(logits.float())).sum(-1).mean()
 
 
 def _as_distribution(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 import torch
 
+from staner_lab import functional as Fn
 from staner_lab.config import REGIONS, VARIANTS, AttentionConfig, ablation_config, preset
 from staner_lab.models import STANER, VGGFrontEnd
 from staner_lab.models.vgg import CONV_NAMES
@@ -227,3 +228,40 @@ def test_seeded_runs_are_deterministic():
     (l1, p1), (l2, p2) = run(), run()
     assert l1 == l2
     assert all(torch.equal(a, b) for a, b in zip(p1, p2))
+
+
+@pytest.mark.parametrize("start", ["C1", "C2", "C3"])
+def test_ablation_config_takes_a_missing_branch_from_the_base_preset(start):
+    # a classroom C2 turned into STANER must get the classroom SGAER, not the paper-sized one
+    classroom = preset("classroom")
+    single = ablation_config(classroom, start)
+    full = ablation_config(single, "STANER")
+    assert full.sgaer.frontend == classroom.sgaer.frontend
+    assert full.sgaer.end_channels == classroom.sgaer.end_channels
+    assert full.tler == classroom.tler
+    assert full.sgaer.attention.kind == "spatial"
+    n_params = sum(p.numel() for p in STANER(full).parameters())
+    assert n_params == sum(p.numel() for p in STANER(ablation_config(classroom, "STANER")).parameters())
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+def test_forward_refuses_alpha_outside_0_1(alpha):
+    model = STANER(preset("classroom")).eval()
+    peak, regions = model.example_inputs(batch_size=2)
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        model(peak, regions, alpha=alpha)
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        model.forward_intermediates(peak, regions, alpha=alpha)
+
+
+def test_loss_is_summed_in_float32_under_low_precision_logits():
+    torch.manual_seed(0)
+    logits = torch.randn(64, 7) * 4
+    y = torch.randint(0, 7, (64,))
+    exact = Fn.cross_entropy_from_logits(logits.double(), y)
+    low = Fn.cross_entropy_from_logits(logits.bfloat16(), y)
+    assert low.dtype == torch.float32
+    # the only error left is the bf16 rounding of the logits themselves, not of the sum
+    ref = torch.nn.functional.cross_entropy(logits.bfloat16().float(), y)
+    assert torch.allclose(low, ref, rtol=1e-6, atol=1e-6)
+    assert abs(float(low) - float(exact)) < 0.05

@@ -74,6 +74,9 @@ class STANER(nn.Module):
     # --- forward --------------------------------------------------------------------------------
 
     def _alpha(self, alpha: float | None) -> float:
+        if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1] (Eq. 14 weighs P_G by alpha and P_L by 1 - alpha), "
+                             f"got {alpha}")
         if self.sgaer is None:
             return 0.0
         if self.tler is None:
