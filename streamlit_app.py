@@ -24,6 +24,7 @@ from staner_lab.app import decision, explanations, jobs, paths, runs, streaming,
 from staner_lab.config import InputConfig, PreprocessConfig, preset
 from staner_lab.data.shipped import shipped_checkpoint
 from staner_lab.explain import inspection
+from staner_lab.training import health
 from staner_lab.training.checkpoint import CheckpointError, load_model
 
 VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training"]
@@ -60,6 +61,8 @@ def main() -> None:
         attention_view(view, analysis, model, ckpt)
     with tabs[2]:
         lstm_view(analysis)
+        if model is not None and model.tler is not None:
+            health_view(ckpt, model)
     with tabs[3]:
         decision_view(analysis, view.true_label if view is not None else None)
         if analysis is not None and source["kind"] in ("upload", "webcam"):
@@ -383,6 +386,29 @@ def lstm_view(analysis: inspection.Analysis | None) -> None:
     gate = st.radio("Mean gate of every region", ["f", "i", "o"], key="lstm_gate", horizontal=True,
                     format_func={"f": "forget f", "i": "input i", "o": "output o"}.get)
     chart(viz.gate_means_figure(analysis.lstm, gate), key="gate_means_chart")
+
+
+@st.cache_data(max_entries=4, show_spinner="Measuring the training health on the shipped sequences…")
+def cached_health(ckpt: tuple[str, float], inputs_json: str, _model) -> health.HealthReport:
+    from staner_lab.data.shipped import load_shipped_samples
+
+    samples, _ = load_shipped_samples(InputConfig.from_json(inputs_json))
+    return health.health_report(_model, *health.samples_batch(samples, 70))
+
+
+def health_view(ckpt, model) -> None:
+    with st.expander("Training health: is every region alive? (staner-lab health)"):
+        st.caption("On the 70 shipped sequences. Input drive = how much the frame features move the gates "
+                   "(std of W x_t); near 0, the gates sit at sigmoid(bias) at every step and the region is dead. "
+                   "Spread over t = how much the mean gate moves from frame to frame.")
+        report = cached_health(ckpt_key(ckpt), model.config.inputs.to_json(), model)
+        st.dataframe(health.region_rows(report), hide_index=True)
+        if report.sgaer is not None and report.sgaer.M_min is not None:
+            st.write(f"Attention M spans {report.sgaer.M_min:.2f}–{report.sgaer.M_max:.2f} "
+                     f"(spread over positions {report.sgaer.M_spatial_std:.3f}).")
+        dead = health.dead_regions(report)
+        (st.warning if dead else st.success)(
+            f"Dead: {', '.join(dead)}" if dead else "Every region passes a signal to its LSTM.")
 
 
 def decision_view(analysis: inspection.Analysis | None, true_label: str | None) -> None:

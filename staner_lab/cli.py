@@ -6,7 +6,7 @@ subcommands                what they do                          defined in
 demo                       the shipped model on a shipped sample  ``staner_lab.teaching.cli``
 synth, prepare             synthetic data; preprocessing cache    ``staner_lab.data.cli``
 train, cv, ablate,         training, 10-fold protocol, Table 1,   ``staner_lab.training.cli``
-evaluate                   accuracy of a checkpoint
+evaluate, health           accuracy; training health
 predict, live              one file; frame-by-frame recognition   ``staner_lab.live.cli``
 =========================  ====================================  ==========================
 """

@@ -28,6 +28,7 @@ __all__ = [
     "TRAIN_PRESETS",
     "VARIANTS",
     "AttentionConfig",
+    "AugmentConfig",
     "CLSTMConfig",
     "FrontEndConfig",
     "InputConfig",
@@ -78,6 +79,8 @@ def _build(tp: Any, value: Any, where: str) -> Any:
             raise ValueError(f"config field {where!r}: expected an object, got {value!r}")
         hints = typing.get_type_hints(tp)
         names = {f.name for f in dataclasses.fields(tp)}
+        # fields added after a checkpoint was written take the value that checkpoint was trained with
+        value = {**getattr(tp, "LEGACY_DEFAULTS", {}), **value}
         unknown = set(value) - names
         if unknown:
             raise ValueError(f"config {where!r}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
@@ -123,6 +126,13 @@ class InputConfig(_JsonMixin):
     region_sizes: dict[str, tuple[int, int]] = field(
         default_factory=lambda: {"eyes": (48, 128), "nose": (64, 64), "mouth": (48, 96)}
     )
+    # A sequence shorter than T (data sets often keep only the last 3-4 frames): "stretch" repeats
+    # every frame about T/n times ([0,0,1,1,2,2,3,3]); "hold_first" holds the first frame and plays
+    # the real frames at their own pace at the end ([0,0,0,0,0,1,2,3]), so the last steps, which the
+    # end convolution sees, are distinct frames. See docs/model.md ("Short sequences").
+    short_sequences: Literal["stretch", "hold_first"] = "stretch"
+
+    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"short_sequences": "stretch"}
 
 
 @dataclass(frozen=True)
@@ -161,12 +171,32 @@ class SGAERConfig(_JsonMixin):
 
 @dataclass(frozen=True)
 class CLSTMConfig(_JsonMixin):
-    """The C-LSTM block: a small CNN per frame, flattened, then an LSTM over time."""
+    """The C-LSTM block: a small CNN per frame, flattened, then an LSTM over time.
 
-    cnn_channels: tuple[int, ...] = (32, 64, 128)  # one 3x3 conv + ReLU + 2x2 max-pool per entry
+    The paper gives none of these; docs/model.md ("Both branches learning") records the
+    measurements behind each default. Checkpoints written before a field existed load with its
+    value in ``LEGACY_DEFAULTS`` (the behaviour they were trained with).
+    """
+
+    cnn_channels: tuple[int, ...] = (32, 64, 128)  # one 3x3 conv (+ BN) + ReLU + 2x2 max-pool per entry
     hidden_size: int = 256  # LSTM width (h_t, c_t)
     # "fused" = torch.nn.LSTM (fast); "explicit" = Eq. 5-10 step by step. Same parameters.
     lstm_path: Literal["fused", "explicit"] = "fused"
+    # How a region crop enters the CNN: "frame" standardises each frame to mean 0, std 1 (low
+    # contrast crops and lighting changes no longer decide the feature scale; works frame by frame
+    # for streaming); "fixed" subtracts and divides by constants (as the VGG front end); "none" = raw [0, 1].
+    input_norm: Literal["none", "fixed", "frame"] = "frame"
+    # Batch norm after each conv: without it, a region whose crops vary little (the nose) gets
+    # features near 0 and its gates sit at sigmoid(bias) at every step (a dead region).
+    batch_norm: bool = True
+    # He (fan-in) init of the convs, as in the VGG front end; False = PyTorch's default init.
+    he_init: bool = True
+    # Initial forget-gate bias (b_f of Eq. 5): 1.0 keeps c_{t-1} at the start of training so
+    # gradients reach early frames (Jozefowicz et al. 2015); 0.0 = PyTorch's default.
+    forget_bias: float = 1.0
+
+    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {
+        "input_norm": "none", "batch_norm": False, "he_init": False, "forget_bias": 0.0}
 
 
 @dataclass(frozen=True)
@@ -208,6 +238,47 @@ class StanerConfig(_JsonMixin):
 
 
 @dataclass(frozen=True)
+class AugmentConfig(_JsonMixin):
+    """Augmentation on top of the flip (``staner_lab.data.augment``; docs/training.md).
+
+    Drawn per item from (seed, epoch, index). Geometric: ONE similarity transform, its shift as a
+    fraction of each image's size, applied about the centre of the peak face and of every frame of
+    every region crop (the same for all T frames, so motion is kept) and to the landmarks.
+    Photometric: one lighting per sample, the same on the peak face and on every frame.
+    Both are off by default: the paper uses flips only, and old checkpoints must resume unchanged.
+    """
+
+    # Alignment and region boxes come from landmarks; on real faces dlib is off by a few % of the face
+    # and faces keep some roll, so jitter of that size makes the model robust to it. Larger shifts
+    # would push brows or lips out of the tight region crops (region_margin 0.15).
+    geometric: bool = False
+    shift: float = 0.06  # max |dx|, |dy|, fraction of the image width / height
+    scale: float = 0.08  # scale factor drawn in [1 - scale, 1 + scale]
+    rotation: float = 8.0  # max |angle| in degrees (residual head roll after eye alignment)
+    # Real recordings differ in exposure, contrast, camera response, sensor noise and focus; the
+    # ranges stay small so the expression (wrinkles, teeth, furrows) keeps its contrast.
+    photometric: bool = False
+    brightness: float = 0.1  # additive offset in [-brightness, brightness] (images are in [0, 1])
+    contrast: float = 0.2  # gain about mid grey in [1 - contrast, 1 + contrast]
+    gamma: float = 0.2  # exponent in [1 - gamma, 1 + gamma]
+    noise: float = 0.02  # Gaussian noise, its std drawn in [0, noise], new noise in every frame
+    blur: float = 0.8  # Gaussian blur, its sigma drawn in [0, blur] pixels of each image
+
+    def __post_init__(self) -> None:
+        limits = {"shift": 0.5, "scale": 0.99, "rotation": 180.0, "brightness": 1.0, "contrast": 0.99,
+                  "gamma": 0.99, "noise": 1.0, "blur": 10.0}
+        for name, top in limits.items():
+            value = getattr(self, name)
+            if not 0.0 <= value <= top:
+                raise ValueError(f"AugmentConfig.{name} must lie in [0, {top}], got {value}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any family is on."""
+        return self.geometric or self.photometric
+
+
+@dataclass(frozen=True)
 class TrainConfig(_JsonMixin):
     """Training hyper-parameters; defaults are the paper's (Section 4.2)."""
 
@@ -218,11 +289,25 @@ class TrainConfig(_JsonMixin):
     lr_after: float = 1e-5
     optimizer: Literal["adam", "sgd"] = "adam"  # the paper does not say; Adam suits lr=1e-4
     weight_decay: float = 1e-4
+    # "step": the paper's (lr, then lr_after from lr_drop_epoch); "cosine": from lr down to lr_after
+    # along a half cosine over all epochs (no cliff for short classroom budgets).
+    schedule: Literal["step", "cosine"] = "step"
+    # Clip the gradient norm of all parameters to this (None: no clipping). An LSTM's gradient can
+    # spike on an unlucky batch; 5.0 is far above the typical norm (see RUN/health.csv).
+    grad_clip: float | None = 5.0
     flip: bool = True  # horizontal flip augmentation
     seed: int = 0
     # A local torchvision vgg16 state-dict file to start the front end from (paper preset only;
     # never downloaded). None = train from scratch.
     vgg_weights: str | None = None
+    # Off by default (the paper's recipe; old checkpoints without these fields load as these defaults).
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Unequal classes (CK+: 18 contempt, 83 surprise). "sampler": every epoch draws about as many
+    # sequences of each class (data.dataset.balanced_indices); "loss": inverse-frequency class weights
+    # in the loss (data.dataset.class_weights); "none": as the data comes.
+    class_balance: Literal["none", "sampler", "loss"] = "none"
+
+    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"grad_clip": None}
 
 
 @dataclass(frozen=True)

@@ -97,14 +97,23 @@ def cross_entropy(P: Tensor, y: Tensor) -> Tensor:
     return -(y * P.clamp_min(torch.finfo(P.dtype).tiny).log()).sum(-1).mean()
 
 
-def cross_entropy_from_logits(logits: Tensor, y: Tensor) -> Tensor:
+def cross_entropy_from_logits(logits: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
     """Eq. 4 / 13 with P = softmax(logits), using ln S(x) = log_softmax(x) for stability.
 
-    Computed in float32 whatever the dtype of ``logits`` (under bf16 autocast a sum of K
-    log-probabilities in bf16 loses about 3 significant digits); returns a float32 scalar.
+    Computed in float32 or wider whatever the dtype of ``logits`` (under bf16 autocast a sum of K
+    log-probabilities in bf16 loses about 3 significant digits); returns a float32 (or float64) scalar.
+
+    ``weight`` (K,): a class-weighted loss, sum_b w_{y_b} loss_b / sum_b w_{y_b} (as
+    ``torch.nn.functional.cross_entropy(weight=...)``); not part of the paper (see
+    ``TrainConfig.class_balance``).
     """
-    y = _as_distribution(y, logits.shape[-1], torch.float32)
-    return -(y * log_softmax(logits.float())).sum(-1).mean()
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    y = _as_distribution(y, logits.shape[-1], dtype)
+    per_sample = -(y * log_softmax(logits.to(dtype))).sum(-1)  # (B,)
+    if weight is None:
+        return per_sample.mean()
+    w = y @ weight.to(y.device, dtype)  # (B,) the weight of each sample's class
+    return (w * per_sample).sum() / w.sum()
 
 
 def _as_distribution(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:

@@ -1,10 +1,18 @@
-"""Evaluation metrics: Eq. 16 as multi-class accuracy, the confusion matrix, per-class recall."""
+"""Evaluation metrics: Eq. 16 as multi-class accuracy, the confusion matrix, per-class recall; and the
+statistics that test a claim "variant A beats variant B" on cross-validation folds (paired
+differences, Student's t quantile without scipy, the corrected resampled t interval)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["accuracy_from_confusion", "confusion_matrix", "mean_std", "per_class_recall"]
+__all__ = ["PairedInterval", "accuracy_from_confusion", "claim_verdict", "confusion_matrix", "mean_std",
+           "paired_differences", "paired_interval", "per_class_recall", "regularized_beta", "t_cdf",
+           "t_quantile"]
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -31,3 +39,159 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and population standard deviation (ddof=0), as usually reported for k-fold CV."""
     a = np.asarray(values, dtype=float)
     return float(a.mean()), float(a.std())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Claims tested, not assumed: paired differences between two variants and their interval.
+
+
+class PairedInterval(NamedTuple):
+    """The mean of paired differences with its two-sided interval.
+
+    Attributes:
+        mean: mean difference (first minus second).
+        low, high: the interval (NaN with fewer than two pairs).
+        n: number of pairs.
+        better: pairs where the first is strictly better (difference > 0).
+        worse: pairs where it is strictly worse (difference < 0).
+        std: sample standard deviation of the differences (ddof=1; NaN with fewer than two pairs).
+        se: the standard error used for the interval (corrected, see :func:`paired_interval`).
+        df: degrees of freedom of the t quantile (n - 1).
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    better: int
+    worse: int
+    std: float
+    se: float
+    df: int
+
+
+def paired_differences(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> tuple[list, np.ndarray]:
+    """Differences ``a[key] - b[key]`` over the keys both hold, in ``a``'s order.
+
+    For cross-validation the key is ``(seed, fold)``: both variants were trained and tested on the
+    same split (same seed, same fold), so the difference removes what the split itself does to
+    accuracy (an easy fold is easy for both), which the unpaired mean ± std keeps.
+    """
+    keys = [k for k in a if k in b]
+    return keys, np.array([float(a[k]) - float(b[k]) for k in keys], dtype=float)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz's method)."""
+    tiny, eps = 1e-300, 1e-15
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 1000):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, for 0 <= x <= 1 and a, b > 0."""
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"regularized_beta needs 0 <= x <= 1, got {x}")
+    if x in (0.0, 1.0):
+        return x
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom."""
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    tail = 0.5 * regularized_beta(df / (df + t * t), df / 2.0, 0.5)  # P(T > |t|)
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (e.g. t(0.975, 4) = 2.776).
+
+    Computed without scipy: :func:`t_cdf` through the regularized incomplete beta function
+    (continued fraction), inverted by bisection to about 1e-12.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"t_quantile needs 0 < p < 1, got {p}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    if p == 0.5:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+def paired_interval(differences: Sequence[float], level: float = 0.95,
+                    test_train_ratio: float = 0.0) -> PairedInterval:
+    """Mean of paired differences and its two-sided ``level`` t interval, optionally corrected for CV.
+
+    The interval is ``mean ± t(1 - (1 - level) / 2, n - 1) * se`` with
+
+        se = sqrt((1 / n + test_train_ratio) * s²),   s² = sample variance of the n differences.
+
+    ``test_train_ratio = 0`` is the ordinary paired t interval, right for independent pairs.
+    Cross-validation pairs are not independent: any two folds share most of their training data, and
+    repeating k-fold CV with other seeds reuses the same sequences, so the differences are
+    positively correlated and the ordinary interval is too narrow (it shrinks as seeds are added even
+    though no new data comes in). Nadeau & Bengio (2003, "Inference for the generalization error")
+    showed that replacing 1/n by 1/n + n_test/n_train corrects for this; Bouckaert & Frank (2004)
+    checked that this "corrected repeated k-fold CV t-test" keeps about the nominal error rate for
+    r seeds x k folds (n = r k, df = n - 1). Pass the mean test size over the mean train size of
+    the folds (about 1 / (k - 1) for k folds). A bootstrap over the pairs would not help: it too
+    treats the pairs as independent.
+
+    Fewer than two pairs give a NaN interval. Identical differences give a zero-width interval.
+    """
+    d = np.asarray(differences, dtype=float)
+    n = int(d.size)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    if test_train_ratio < 0:
+        raise ValueError(f"test_train_ratio must be >= 0, got {test_train_ratio}")
+    mean = float(d.mean()) if n else float("nan")
+    better, worse = int((d > 0).sum()), int((d < 0).sum())
+    if n < 2:
+        nan = float("nan")
+        return PairedInterval(mean, nan, nan, n, better, worse, nan, nan, max(n - 1, 0))
+    std = float(d.std(ddof=1))
+    se = math.sqrt((1.0 / n + test_train_ratio) * std * std)
+    half = t_quantile(1.0 - (1.0 - level) / 2.0, n - 1) * se
+    return PairedInterval(mean, mean - half, mean + half, n, better, worse, std, se, n - 1)
+
+
+def claim_verdict(low: float, high: float) -> str:
+    """A claim's verdict from its interval: "holds" (above 0), "reversed" (below 0), else "not shown"
+    (the interval contains 0, or is undefined)."""
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "reversed"
+    return "not shown"

@@ -52,6 +52,13 @@ def errors(at: AppTest) -> str:
     return "\n".join(e.value for e in at.error)
 
 
+def table_with(at: AppTest, column: str):
+    """The one dataframe on the page that has ``column`` (the LSTM tab also shows a health table)."""
+    tables = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(tables) == 1, [list(d.value.columns) for d in at.dataframe]
+    return tables[0]
+
+
 def markdown(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown).replace("**", "")
 
@@ -96,6 +103,18 @@ def test_default_page_shows_every_view(env):
     votes = decision.branch_votes(model, load_shipped_samples(model.config.inputs)[0])
     assert at.selectbox(key="sequence").value == max(votes, key=lambda k: votes[k]["gap"])
     assert at.info[0].value.startswith("The selected checkpoint has no results.json")  # Evaluation hint
+    # The training-health table of the LSTM tab agrees with staner_lab.training.health on the same data
+    from staner_lab.training import health
+
+    report = health.health_report(model, *health.samples_batch(load_shipped_samples(model.config.inputs)[0], 70))
+    table = table_with(at, "input drive")
+    assert list(table["region"]) == ["eyes", "nose", "mouth"]
+    assert list(table["verdict"]) == ["DEAD" if report.regions[r].dead else "alive" for r in table["region"]]
+    assert [round(v, 4) for v in table["input drive"]] == [round(report.regions[r].input_drive, 4)
+                                                           for r in table["region"]]
+    dead = health.dead_regions(report)
+    verdicts = [m.value for m in (*at.warning, *at.success)]
+    assert (f"Dead: {', '.join(dead)}" if dead else "Every region passes a signal to its LSTM.") in verdicts
 
 
 def decision_bars(at: AppTest) -> dict[str, np.ndarray]:
@@ -270,7 +289,7 @@ def test_evaluation_of_a_run_folder(env):
     run(at.selectbox(key="run").set_value(next(o for o in options if o.endswith("oulu-cv"))))
     assert "was written for 6 classes" in errors(at) and "predicts 7 classes" in errors(at)
     run(at.selectbox(key="run").set_value(next(o for o in options if o.endswith("ablation"))))
-    assert errors(at) == "" and at.dataframe[0].value["method"].tolist() == ["C1", "STANER"]
+    assert errors(at) == "" and table_with(at, "method")["method"].tolist() == ["C1", "STANER"]
 
     run(at.selectbox(key="run").set_value("Type a path…"))
     run(at.text_input(key="run_typed").set_value("/tmp"))

@@ -69,3 +69,21 @@ def test_read_ablation_table(tmp_path):
     (tmp_path / "table1.csv").write_text("name,score\nx,1\n")
     with pytest.raises(runs.RunFolderError, match="not a staner-lab ablation table"):
         runs.read_run_folder(tmp_path)
+
+
+def test_read_run_over_several_seeds(tmp_path):
+    """``cv --seeds 0 1``: RUN/seed_S/ are one-seed run folders; RUN/results.json lists seeds x folds."""
+    run = tmp_path / "cv"
+    for s in (0, 1):
+        write_cv_run(run / f"seed_{s}")
+    one = json.loads((run / "seed_0" / "results.json").read_text())
+    folds = [{**f, "seed": s} for s in (0, 1) for f in one["folds"]]
+    res = {**one, "seeds": [0, 1], "folds": folds,
+           "confusion_matrix": (2 * np.array(one["confusion_matrix"])).tolist()}
+    (run / "results.json").write_text(json.dumps(res))
+    top = runs.read_run_folder(run, expect_classes=("a", "b", "c"))
+    assert len(top.folds) == 4 and top.fold_accuracies == (1.0, 0.75, 1.0, 0.75) and top.confusion.sum() == 20
+    assert runs.misclassified(top) == [{"seed": s, "fold": "1", "sequence_id": "S1/001", "subject": "S1", "true": "a",
+                                        "predicted": "b", "P": "0.7"} for s in ("0", "1")]
+    seed1 = runs.read_run_folder(run / "seed_1")
+    assert seed1.confusion.sum() == 10 and [w["fold"] for w in runs.misclassified(seed1)] == ["1"]

@@ -154,7 +154,9 @@ def test_integrated_gradients_completeness_on_the_regions(model, inputs):
     f = E.forward_fn(model, "tler", regions_first=True)
     seqs = E.flatten_inputs(None, regions)[1:]
     target, gap = _largest_gap(f, seqs, tuple(E.make_baseline(s, "neutral") for s in seqs))
-    r = E.region_attribution(model, None, regions, target=target, branch="tler", n_steps=128)
+    # 512 steps: the per-frame standardisation of the region CNN (CLSTMConfig.input_norm="frame") bends
+    # the path from the neutral baseline more than raw pixels did; at 128 steps the error was up to 3 %
+    r = E.region_attribution(model, None, regions, target=target, branch="tler", n_steps=512)
     total = r.map.sum(axis=(1, 2))
     assert np.all(np.abs(total - gap) <= 0.02 * np.abs(gap) + 1e-7), (total, gap)
 

@@ -92,6 +92,43 @@ def test_sample_indices_properties_and_errors():
         sample_indices(5, 0)
 
 
+@pytest.mark.parametrize(("n", "T", "expected"), [
+    (4, 8, [0, 0, 0, 0, 0, 1, 2, 3]),  # neutral + last three: the real frames end the sequence, in order
+    (3, 8, [0, 0, 0, 0, 0, 0, 1, 2]),
+    (1, 3, [0, 0, 0]),
+    (8, 8, list(range(8))),
+    (20, 4, [0, 6, 13, 19]),  # enough frames: the same as "stretch"
+])
+def test_sample_indices_hold_first(n, T, expected):
+    assert sample_indices(n, T, "hold_first").tolist() == expected
+
+
+def test_hold_first_keeps_every_frame_once_and_at_the_end():
+    for n in range(1, 12):
+        idx = sample_indices(n, 12, "hold_first")
+        assert idx[-n:].tolist() == list(range(n)) and np.all(idx[:-n] == 0)
+    with pytest.raises(ValueError, match="stretch"):
+        sample_indices(3, 8, "loop")
+
+
+def test_preprocess_follows_input_config_short_sequences(tmp_path):
+    from staner_lab.config import InputConfig, PreprocessConfig
+    from staner_lab.data.preprocess import preprocess_sequence
+    from staner_lab.data.readers import read_dataset
+    from staner_lab.data.shipped import shipped_data_dir
+
+    record = read_dataset(shipped_data_dir())[0][0]  # 5 frames
+    sizes = {"eyes": (24, 64), "nose": (32, 32), "mouth": (24, 48)}
+    out = {}
+    for mode in ("stretch", "hold_first"):
+        inputs = InputConfig(face_size=64, frames=8, region_sizes=sizes, short_sequences=mode)
+        out[mode] = preprocess_sequence(record, inputs, PreprocessConfig(landmarks="given")).regions["mouth"]
+    held = out["hold_first"]
+    assert all(np.array_equal(held[k], held[0]) for k in range(4))  # frame 0 held for T - n + 1 steps
+    assert not np.array_equal(held[-1], held[-2])  # the last steps are distinct frames
+    assert np.array_equal(held[-1], out["stretch"][-1]) and np.array_equal(held[0], out["stretch"][0])
+
+
 def test_choose_peak(landmarks):
     seq = np.stack([landmarks] * 6).astype(np.float64)
     seq += np.arange(6)[:, None, None] * 5.0  # pure translation: not an expression change

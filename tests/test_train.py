@@ -245,3 +245,34 @@ def test_bad_inputs_give_clear_errors(tiny, tmp_path, capsys):
     assert "trained on classes" in capsys.readouterr().err
     assert main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(other)]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_cv_over_seeds_layout_resume_and_refusals(tiny, tmp_path, capsys):
+    run = tmp_path / "cv"
+    assert main(["cv", *_common(tiny, run, "--folds", "2", "--epochs", "1", "--seeds", "0", "1")]) == 0
+    assert "over 2 seeds x 2 folds" in capsys.readouterr().out
+    assert not list(run.glob("fold_*")) and {p.name for p in run.glob("seed_*")} == {"seed_0", "seed_1"}
+    res = json.loads((run / "results.json").read_text())
+    assert [(f["seed"], f["fold"]) for f in res["folds"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    accs = []
+    for s in (0, 1):
+        one = json.loads((run / f"seed_{s}" / "results.json").read_text())  # a complete one-seed run folder
+        assert one["seed"] == one["train_config"]["seed"] == s and one["seeds"] == [s]
+        assert (run / f"seed_{s}" / "fold_1" / "last.pt").is_file()
+        accs += [f["accuracy"] for f in one["folds"]]
+        assert [f["test_subjects"] for f in one["folds"]] == [f["test_subjects"] for f in res["folds"] if f["seed"] == s]
+    assert res["accuracy_mean"] == pytest.approx(np.mean(accs)) and res["accuracy_std"] == pytest.approx(np.std(accs))
+    assert np.array(res["confusion_matrix"]).sum() == 2 * 12  # every sequence tested once per seed
+    assert {r["seed"] for r in csv.DictReader((run / "metrics.csv").open())} == {"0", "1"}
+    # resume: finished folds of every seed are reused, a new seed is added in its own folder
+    done = (run / "seed_1" / "fold_0" / "result.json").stat().st_mtime_ns
+    assert main(["cv", *_common(tiny, run, "--folds", "2", "--epochs", "1", "--seeds", "0", "1", "2", "--resume")]) == 0
+    assert (run / "seed_1" / "fold_0" / "result.json").stat().st_mtime_ns == done
+    assert json.loads((run / "results.json").read_text())["seeds"] == [0, 1, 2]
+    # a one-seed resume of a several-seed run (and the other way round) is refused, nothing is touched
+    assert main(["cv", *_common(tiny, run, "--folds", "2", "--epochs", "1", "--resume")]) == 2
+    assert "several seeds" in capsys.readouterr().err
+    assert main(["cv", *_common(tiny, run, "--folds", "2", "--epochs", "1")]) == 2  # no --resume, no --overwrite
+    assert "already holds results" in capsys.readouterr().err
+    assert main(["cv", *_common(tiny, run, "--folds", "2", "--seeds", "1", "1")]) == 2
+    assert "twice" in capsys.readouterr().err

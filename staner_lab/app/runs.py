@@ -152,21 +152,27 @@ def read_run_folder(path: str | os.PathLike[str], expect_classes: Sequence[str] 
 
 
 def misclassified(run: RunFolder, limit: int = 500) -> list[dict[str, str]]:
-    """Test sequences whose prediction was wrong, from ``predictions.csv`` (and ``fold_K/``).
+    """Test sequences whose prediction was wrong, from ``predictions.csv`` (and ``fold_K/``, or
+    ``seed_S/fold_K/`` for a run over several seeds).
 
-    Returns rows {"fold", "sequence_id", "subject", "true", "predicted", "P"} (P of the predicted class).
+    Returns rows {"fold", "sequence_id", "subject", "true", "predicted", "P"} (P of the predicted class),
+    with "seed" in front for a run over several seeds.
     """
     files = sorted(run.path.glob("fold_*/predictions.csv"), key=lambda p: natural_key(p.parent.name))
+    files += sorted(run.path.glob("seed_*/fold_*/predictions.csv"),
+                    key=lambda p: (natural_key(p.parent.parent.name), natural_key(p.parent.name)))
     if (run.path / "predictions.csv").is_file():
         files.insert(0, run.path / "predictions.csv")
     rows: list[dict[str, str]] = []
     for f in files:
         fold = f.parent.name.removeprefix("fold_") if f.parent != run.path else "-"
+        in_seed = f.parent != run.path and f.parent.parent != run.path  # RUN/seed_S/fold_K/predictions.csv
+        seed = {"seed": f.parent.parent.name.removeprefix("seed_")} if in_seed else {}
         try:
             with f.open(newline="", encoding="utf-8") as fh:
                 for r in csv.DictReader(fh):
                     if r.get("label") != r.get("predicted"):
-                        rows.append({"fold": fold, "sequence_id": r.get("sequence_id", "?"),
+                        rows.append({**seed, "fold": fold, "sequence_id": r.get("sequence_id", "?"),
                                      "subject": r.get("subject", "?"), "true": r.get("label", "?"),
                                      "predicted": r.get("predicted", "?"),
                                      "P": r.get(f"P_{r.get('predicted')}", "")})

@@ -151,15 +151,18 @@ def choose_peak(landmarks: np.ndarray, mode: Literal["last", "displacement"] = "
     raise ValueError(f"unknown peak mode {mode!r}; choose 'last' or 'displacement'")
 
 
-def sample_indices(n_frames: int, T: int) -> np.ndarray:
+def sample_indices(n_frames: int, T: int, short: str = "stretch") -> np.ndarray:
     """T frame indices spread uniformly over ``n_frames`` frames.
 
-    The first and last frames are always kept (for T >= 2); sequences shorter than T repeat
-    frames; indices never decrease. Rounding is half-up, so the result is platform independent.
+    The first and last frames are always kept (for T >= 2); indices never decrease. Rounding is
+    half-up, so the result is platform independent. Sequences shorter than T: ``short="stretch"``
+    repeats frames evenly, ``"hold_first"`` repeats the first frame and ends with every frame once
+    (``InputConfig.short_sequences``).
 
     Args:
         n_frames: frames in the sequence (>= 1).
         T: frames wanted (>= 1). T == 1 gives the last frame (the peak of a CK+ sequence).
+        short: "stretch" or "hold_first", for ``n_frames < T``.
 
     Returns:
         (T,) int64 indices in [0, n_frames).
@@ -170,5 +173,9 @@ def sample_indices(n_frames: int, T: int) -> np.ndarray:
         raise ValueError(f"T must be >= 1, got {T}")
     if T == 1:
         return np.array([n_frames - 1], dtype=np.int64)
+    if n_frames < T and short == "hold_first":
+        return np.concatenate([np.zeros(T - n_frames, np.int64), np.arange(n_frames, dtype=np.int64)])
+    if short not in ("stretch", "hold_first"):
+        raise ValueError(f"short must be 'stretch' or 'hold_first', got {short!r}")
     pos = np.arange(T, dtype=np.float64) * (n_frames - 1) / (T - 1)
     return np.minimum(np.floor(pos + 0.5).astype(np.int64), n_frames - 1)

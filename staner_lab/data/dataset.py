@@ -3,7 +3,7 @@
 >>> samples, class_names, report = load_samples("~/datasets/CK+", inputs, prep)  # doctest: +SKIP
 >>> ds = StanerDataset(samples, flip=True, seed=0)  # doctest: +SKIP
 >>> for epoch in range(epochs):  # doctest: +SKIP
-...     ds.set_epoch(epoch)  # new, reproducible flips each epoch
+...     ds.set_epoch(epoch)  # new, reproducible flips (augmentation, class-balanced draw) each epoch
 ...     for batch in make_loader(ds, batch_size=64, shuffle=True, seed=epoch):
 ...         batch["peak"]  # (B, 1, S, S)
 """
@@ -14,21 +14,32 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from staner_lab.config import InputConfig, PreprocessConfig
+from staner_lab.config import AugmentConfig, InputConfig, PreprocessConfig
 from staner_lab.data.cache import SampleCache
 from staner_lab.data.readers import DataError, OnError, ReadReport, SkippedItem, read_dataset
 from staner_lab.data.records import Sample, SequenceRecord
 
-__all__ = ["StanerDataset", "collate", "load_samples", "make_loader", "prepare_records", "to_item"]
+__all__ = [
+    "StanerDataset",
+    "balanced_indices",
+    "class_weights",
+    "collate",
+    "load_samples",
+    "make_loader",
+    "prepare_records",
+    "to_item",
+]
 
 Item = dict[str, Any]
+ClassBalance = Literal["none", "sampler", "loss"]
+_BALANCE_TAG = 0x62616C61  # "bala": keeps the class-balanced draw apart from the other streams
 
 
 def _preprocess(
@@ -45,8 +56,72 @@ def _default_flip(sample: Sample) -> Sample:
     return flip_sample(sample)
 
 
+def _augment(sample: Sample, cfg: AugmentConfig, seed: int, epoch: int, index: int) -> Sample:
+    from staner_lab.data.augment import augment_sample  # lazy, like the flip: needs cv2
+
+    return augment_sample(sample, cfg, seed, epoch, index)
+
+
+def balanced_indices(labels: Sequence[int] | np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` sample indices with about ``n / K`` of each of the K classes present in ``labels``.
+
+    Each class gets ``n // K`` places (the remainder goes to randomly chosen classes); a class fills
+    its places from shuffled passes over its members (so rare classes repeat, each member as often
+    as the others within one, and frequent classes are subsampled without repeats). The result is
+    shuffled.
+
+    Args:
+        labels: (N,) class index of each sample.
+        n: how many indices to draw (a dataset keeps its length: ``n = N``).
+        rng: where every draw comes from.
+
+    Returns:
+        (n,) int64 indices into ``labels``.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if n <= 0 or labels.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    classes = np.unique(labels)
+    k = len(classes)
+    places = np.full(k, n // k, dtype=np.int64)
+    places[rng.choice(k, n % k, replace=False)] += 1
+    parts = []
+    for c, m in zip(classes, places):
+        members = np.flatnonzero(labels == c)
+        passes = -(-int(m) // len(members))
+        parts.append(np.concatenate([rng.permutation(members) for _ in range(passes)])[:m])
+    order = np.concatenate(parts)
+    rng.shuffle(order)
+    return order
+
+
+def class_weights(labels: Sequence[int] | np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights normalised to mean 1 (for a class-weighted cross-entropy).
+
+    ``w_c`` is proportional to ``1 / n_c``; a class with no sample gets 1 (it never occurs in the
+    loss). With equal classes every weight is 1.
+
+    Args:
+        labels: (N,) class indices in [0, num_classes).
+        num_classes: K.
+
+    Returns:
+        (K,) float32 tensor with mean 1.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.ones(num_classes)
+    present = counts > 0
+    if present.any():
+        inv = 1.0 / counts[present]
+        weights[present] = inv / inv.mean()
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 class StanerDataset(Dataset):
-    """Samples as model inputs, with optional horizontal flips.
+    """Samples as model inputs, with optional horizontal flips, augmentation and class balance.
 
     Built either from Samples in memory (``StanerDataset(samples)``) or from records that are
     preprocessed on demand through a cache (``StanerDataset.from_records(...)``).
@@ -55,19 +130,31 @@ class StanerDataset(Dataset):
         peak: (1, S, S) float32 tensor, the peak face I_p.
         regions: {"eyes"|"nose"|"mouth": (T, 1, h, w) float32 tensor}, I_e, I_n, I_m.
         label: int64 scalar tensor.
-        index: int, the item's index in this dataset.
+        index: int, the index of the Sample served (``class_balance="sampler"``: the one drawn for
+            this position; otherwise the position itself).
 
     Flips: with ``flip=True`` each item is flipped with probability 0.5. Which items flip is drawn
     for the whole dataset from a ``torch.Generator`` seeded with (seed, epoch), so it is the same for
     the same seed and epoch whatever the batch order or number of workers. Call :meth:`set_epoch`
     before each epoch (and do not use ``persistent_workers``, which would keep an old epoch).
 
+    Augmentation (``augment``, see :mod:`staner_lab.data.augment`) is applied after the flip, per
+    item, seeded by (seed, epoch, position), so it too is independent of batch order and workers.
+
+    Class balance: with ``class_balance="sampler"`` each epoch serves, at positions 0..N-1, samples
+    drawn by :func:`balanced_indices` (about N / K of each class; rare classes repeat, each repeat
+    with its own flip and augmentation) from a generator seeded with (seed, epoch). The length stays
+    N. "loss" and "none" serve the samples as they are ("loss" is the loss's business:
+    :func:`class_weights`).
+
     Args:
         samples: Samples to serve.
         flip: flip augmentation on/off.
-        seed: seed of the flips.
+        seed: seed of the flips, the augmentation and the class-balanced draw.
         flip_fn: Sample -> mirrored Sample; default ``preprocess.flip_sample`` (which also mirrors
             the landmarks and swaps left and right).
+        augment: geometric / photometric augmentation; None (or nothing enabled) = none.
+        class_balance: "none", "sampler" or "loss" (as ``TrainConfig.class_balance``).
     """
 
     def __init__(
@@ -77,13 +164,15 @@ class StanerDataset(Dataset):
         flip: bool = False,
         seed: int = 0,
         flip_fn: Callable[[Sample], Sample] | None = None,
+        augment: AugmentConfig | None = None,
+        class_balance: ClassBalance = "none",
     ) -> None:
         self._samples: list[Sample] | None = list(samples)
         self._records: list[SequenceRecord] | None = None
         self._load: Callable[[SequenceRecord], Sample] | None = None
         self.labels = np.array([s.label for s in self._samples], dtype=np.int64)
         self.subjects = [s.subject for s in self._samples]
-        self._setup_flips(flip, seed, flip_fn)
+        self._setup_draws(flip, seed, flip_fn, augment, class_balance)
 
     @classmethod
     def from_records(
@@ -98,6 +187,8 @@ class StanerDataset(Dataset):
         flip: bool = False,
         seed: int = 0,
         flip_fn: Callable[[Sample], Sample] | None = None,
+        augment: AugmentConfig | None = None,
+        class_balance: ClassBalance = "none",
     ) -> StanerDataset:
         """A dataset that preprocesses ``records`` when an item is first asked for.
 
@@ -107,7 +198,7 @@ class StanerDataset(Dataset):
             cache: where built Samples are kept; None builds every time.
             backend: passed to ``preprocess_sequence``.
             build_fn: record -> Sample; default ``preprocess_sequence(record, inputs, prep, backend)``.
-            flip, seed, flip_fn: as in the constructor.
+            flip, seed, flip_fn, augment, class_balance: as in the constructor.
         """
         self = cls.__new__(cls)
         build = build_fn or functools.partial(_preprocess, inputs=inputs, prep=prep, backend=backend)
@@ -121,19 +212,30 @@ class StanerDataset(Dataset):
         )
         self.labels = np.array([r.label for r in self._records], dtype=np.int64)
         self.subjects = [r.subject for r in self._records]
-        self._setup_flips(flip, seed, flip_fn)
+        self._setup_draws(flip, seed, flip_fn, augment, class_balance)
         return self
 
-    def _setup_flips(self, flip: bool, seed: int, flip_fn: Callable[[Sample], Sample] | None) -> None:
+    def _setup_draws(self, flip: bool, seed: int, flip_fn: Callable[[Sample], Sample] | None,
+                     augment: AugmentConfig | None, class_balance: ClassBalance) -> None:
+        if class_balance not in ("none", "sampler", "loss"):
+            raise ValueError(f"class_balance must be 'none', 'sampler' or 'loss', got {class_balance!r}")
         self.flip = flip
         self.seed = seed
         self.flip_fn = flip_fn or (_default_flip if flip else None)
+        self.augment = augment if augment is not None and augment.enabled else None
+        self.class_balance = class_balance
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw which items are flipped in ``epoch`` (a pure function of seed and epoch)."""
+        """Draw which items are flipped, augmented how and (``class_balance="sampler"``) which
+        samples are served in ``epoch`` (a pure function of seed and epoch)."""
         self.epoch = epoch
         n = len(self)
+        if self.class_balance == "sampler":
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch], spawn_key=(_BALANCE_TAG,)))
+            self._source = balanced_indices(self.labels, n, rng)
+        else:
+            self._source = np.arange(n, dtype=np.int64)
         if not self.flip:
             self._flipped = torch.zeros(n, dtype=torch.bool)
             return
@@ -144,6 +246,10 @@ class StanerDataset(Dataset):
     def flipped(self, index: int) -> bool:
         """Whether item ``index`` is flipped in the current epoch."""
         return bool(self._flipped[index])
+
+    def source(self, index: int) -> int:
+        """The index of the Sample served at position ``index`` in the current epoch."""
+        return int(self._source[index])
 
     def __len__(self) -> int:
         return len(self._samples) if self._samples is not None else len(self._records or ())
@@ -156,11 +262,15 @@ class StanerDataset(Dataset):
         return self._load(self._records[index])
 
     def __getitem__(self, index: int) -> Item:
-        sample = self.sample(index)
+        index = int(index) + len(self) if index < 0 else int(index)
+        source = self.source(index)
+        sample = self.sample(source)
         if self.flipped(index):
             assert self.flip_fn is not None
             sample = self.flip_fn(sample)
-        return to_item(sample, index)
+        if self.augment is not None:
+            sample = _augment(sample, self.augment, self.seed, self.epoch, index)
+        return to_item(sample, source)
 
 
 def to_item(sample: Sample, index: int) -> Item:

@@ -256,7 +256,7 @@ def process_frames(
     boxes = sequence_region_boxes(
         landmarks, inputs.region_sizes, prep.region_margin, image_shape=frames.shape[1:]
     )
-    idx = sample_indices(peak + 1, inputs.frames)
+    idx = sample_indices(peak + 1, inputs.frames, inputs.short_sequences)
     regions = crop_regions(frames[idx], boxes, inputs.region_sizes)
     sample = Sample(
         peak=face,

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from staner_lab import functional as Fn
 from staner_lab.config import CLSTMConfig
+from staner_lab.models.vgg import GRAY_MEAN, GRAY_STD
 from staner_lab.outputs import RegionIntermediates
 
 __all__ = ["CLSTM", "LSTMState", "RegionCNN"]
@@ -24,27 +25,48 @@ LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
 
 
 class RegionCNN(nn.Module):
-    """Shallow per-frame features: (3x3 conv -> ReLU -> 2x2 max-pool) per entry of ``channels``.
+    """Shallow per-frame features: (3x3 conv -> [batch norm] -> ReLU -> 2x2 max-pool) per entry of
+    ``channels``, after an input normalisation (see ``CLSTMConfig.input_norm``).
 
     Shapes: (B, 1, h, w) -> (B, D) with D = channels[-1] * (h / 2^n) * (w / 2^n).
     """
 
-    def __init__(self, channels: tuple[int, ...], size: tuple[int, int]) -> None:
+    def __init__(self, channels: tuple[int, ...], size: tuple[int, int], input_norm: str = "none",
+                 batch_norm: bool = False, he_init: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = 1
         h, w = size
         for c in channels:
-            layers += [nn.Conv2d(in_ch, c, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers.append(nn.Conv2d(in_ch, c, kernel_size=3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c))
+            layers += [nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             in_ch, h, w = c, h // 2, w // 2
         if h < 1 or w < 1:
             raise ValueError(f"region size {size} is too small for {len(channels)} pooling stages")
+        self.input_norm = input_norm
         self.layers = nn.Sequential(*layers)
         self.out_shape = (in_ch, h, w)
         self.out_dim = in_ch * h * w
+        if he_init:
+            for m in self.layers:
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+
+    def normalise(self, x: Tensor) -> Tensor:
+        """(B, 1, h, w) in [0, 1] -> the CNN's input."""
+        if self.input_norm == "frame":
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            std = x.std(dim=(1, 2, 3), keepdim=True)
+            return (x - mean) / (std + 0.02)  # + 0.02: a flat crop stays flat instead of blowing up noise
+        if self.input_norm == "fixed":
+            return (x - GRAY_MEAN) / GRAY_STD
+        return x
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x).flatten(1)  # (B, D)
+        return self.layers(self.normalise(x)).flatten(1)  # (B, D)
 
 
 class CLSTM(nn.Module):
@@ -54,8 +76,13 @@ class CLSTM(nn.Module):
         super().__init__()
         self.config = config
         self.size = tuple(size)
-        self.cnn = RegionCNN(config.cnn_channels, self.size)
+        self.cnn = RegionCNN(config.cnn_channels, self.size, config.input_norm, config.batch_norm, config.he_init)
         self.lstm = nn.LSTM(self.cnn.out_dim, config.hidden_size, batch_first=True)
+        if config.forget_bias:
+            N = config.hidden_size
+            with torch.no_grad():  # rows [i; f; g; o]; Eq. 5 sees b_ih + b_hh, so set one of them
+                self.lstm.bias_ih_l0[N:2 * N].fill_(config.forget_bias)
+                self.lstm.bias_hh_l0[N:2 * N].zero_()
 
     @property
     def hidden_size(self) -> int:

@@ -117,9 +117,12 @@ class STANER(nn.Module):
             return P_G
         return Fn.fuse_probabilities(P_G, P_L, alpha)
 
-    def loss(self, output: StanerOutput, labels: Tensor) -> Tensor:
-        """Eq. 15: Loss = Loss_G + Loss_T (Eq. 4 + Eq. 13); one term when a branch is missing."""
-        terms = [Fn.cross_entropy_from_logits(logits, labels)
+    def loss(self, output: StanerOutput, labels: Tensor, class_weights: Tensor | None = None) -> Tensor:
+        """Eq. 15: Loss = Loss_G + Loss_T (Eq. 4 + Eq. 13); one term when a branch is missing.
+
+        ``class_weights`` (K,): weigh each sample by its class (``TrainConfig.class_balance="loss"``).
+        """
+        terms = [Fn.cross_entropy_from_logits(logits, labels, class_weights)
                  for logits in (output.logits_G, output.logits_L) if logits is not None]
         return Fn.joint_loss(*terms) if len(terms) == 2 else terms[0]
 

@@ -1,4 +1,4 @@
-"""``staner-lab train | cv | ablate | evaluate``: argparse wiring over :mod:`staner_lab.training.protocol`.
+"""``staner-lab train | cv | ablate | evaluate | health``: argparse wiring over :mod:`staner_lab.training.protocol`.
 
 Registered by :func:`staner_lab.cli.build_parser` through :func:`add_training_parsers`.
 """
@@ -40,11 +40,21 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=None, help="learning rate (paper 1e-4, classroom 1e-3)")
     g.add_argument("--lr-drop-epoch", type=int, default=None,
                    help="epoch from which lr is divided by 10 (default: 100, or 2/3 of --epochs when fewer)")
+    g.add_argument("--schedule", choices=("step", "cosine"), default=None,
+                   help="learning-rate schedule: the paper's step (default) or a half cosine down to lr/10")
+    g.add_argument("--grad-clip", type=float, default=None, metavar="NORM",
+                   help="clip the gradient norm to NORM (default 5; 0 = no clipping)")
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
                    help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
     g.add_argument("--alpha", type=float, default=0.5, help="fusion weight of Eq. 14 (default 0.5)")
     g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
+    g.add_argument("--augment", choices=("none", "geometric", "photometric", "both"), default=None,
+                   help="augmentation on top of the flip: small shift/scale/rotation, lighting/noise/blur, "
+                        "or both (default: the preset's, none; docs/training.md)")
+    g.add_argument("--class-balance", choices=("none", "sampler", "loss"), default=None,
+                   help="unequal classes: draw classes equally each epoch (sampler) or weight the loss "
+                        "(loss) (default: the preset's, none)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.add_argument("--no-amp", action="store_true", help="no autocast on CUDA")
@@ -54,8 +64,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
 
+def _augment_and_balance(base: TrainConfig, args) -> TrainConfig:
+    """``--augment`` and ``--class-balance`` on top of the preset's values (None keeps them)."""
+    augment, balance = getattr(args, "augment", None), getattr(args, "class_balance", None)
+    if augment is not None:
+        geometric, photometric = augment in ("geometric", "both"), augment in ("photometric", "both")
+        base = dataclasses.replace(base, augment=dataclasses.replace(
+            base.augment, geometric=geometric, photometric=photometric))
+    return dataclasses.replace(base, class_balance=balance) if balance is not None else base
+
+
 def _train_config(args) -> TrainConfig:
-    base = train_preset(args.preset)
+    base = _augment_and_balance(train_preset(args.preset), args)
     lr = args.lr if args.lr is not None else base.lr
     drop = args.lr_drop_epoch
     if drop is None:
@@ -63,7 +83,9 @@ def _train_config(args) -> TrainConfig:
     return dataclasses.replace(base, epochs=args.epochs, batch_size=args.batch_size or base.batch_size, lr=lr,
                                lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
                                flip=not args.no_flip, seed=args.seed,
-                               vgg_weights=str(args.vgg_weights) if args.vgg_weights else None)
+                               vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
+                               schedule=args.schedule or base.schedule,
+                               grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None))
 
 
 def _load_data(args, config):
@@ -113,8 +135,9 @@ def _cv(args) -> int:
     cfg = _model_config(args, class_names, args.variant)
     res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out, _device(args),
                          not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data),
-                         workers=args.workers)
-    print(f"{cfg.variant}: {args.folds}-fold subject-independent accuracy "
+                         workers=args.workers, seeds=args.seeds)
+    over = f" over {len(res['seeds'])} seeds x {args.folds} folds" if len(res["seeds"]) > 1 else ""
+    print(f"{cfg.variant}: {args.folds}-fold subject-independent accuracy{over} "
           f"{100 * res['accuracy_mean']:.2f}% ± {100 * res['accuracy_std']:.2f} -> {args.out / 'results.json'}")
     return 0
 
@@ -125,8 +148,50 @@ def _ablate(args) -> int:
     samples, class_names = _load_data(args, _model_config(args))
     base = _model_config(args, class_names)
     ablate(samples, class_names, base, _train_config(args), args.folds, args.out, args.variants, _device(args),
-           not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data), workers=args.workers)
+           not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data), workers=args.workers,
+           seeds=args.seeds)
     print((args.out / "table1.md").read_text())
+    return 0
+
+
+def _health_checkpoint(args) -> Path:
+    if args.checkpoint is not None:
+        return args.checkpoint
+    for pattern in ("model.pt", "last.pt", "fold_0/last.pt", "seed_*/fold_0/last.pt"):
+        found = sorted(args.run.glob(pattern))
+        if found:
+            return found[0]
+    raise FileNotFoundError(f"{args.run} holds no model.pt, last.pt or fold_0/last.pt: is it a run folder "
+                            "written by staner-lab train or cv?")
+
+
+def _health(args) -> int:
+    import csv
+
+    from staner_lab.data.dataset import load_samples
+    from staner_lab.data.shipped import shipped_data_dir
+    from staner_lab.training.checkpoint import load_model
+    from staner_lab.training.health import format_report, health_report, samples_batch
+
+    model = load_model(_health_checkpoint(args))
+    data = args.data or shipped_data_dir()
+    samples, class_names, _ = load_samples(data, model.config.inputs, PreprocessConfig(), progress=False)
+    if tuple(class_names) != tuple(model.config.class_names):
+        raise ValueError(f"the model was trained on classes {list(model.config.class_names)} but {data} has "
+                         f"{list(class_names)}; pass --data with the same classes")
+    report = health_report(model, *samples_batch(samples, args.batch))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+        return 0
+    print(format_report(report))
+    log = args.run / "health.csv" if args.run is not None else None
+    if log is not None and log.is_file():
+        with log.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        keys = [k for k in rows[0] if k.endswith(("_drive", "_f_spread")) or k in ("loss", "sgaer_M_max")]
+        print(f"\nduring training ({log}):")
+        for row in (rows[0], rows[len(rows) // 2], rows[-1]):
+            print(f"  epoch {int(float(row['epoch'])):>3}: " + ", ".join(f"{k} {float(row[k]):.3g}" for k in keys))
     return 0
 
 
@@ -153,8 +218,15 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _add_seeds_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                   help="repeat the whole k-fold protocol once per seed, each with its own folds and "
+                        "initialisation (e.g. --seeds 0 1 2; results in RUN/seed_S/, mean ± std over all "
+                        "seeds x folds); default: the one --seed")
+
+
 def add_training_parsers(sub) -> None:
-    """Add ``train``, ``cv``, ``ablate`` and ``evaluate`` to the ``staner-lab`` subparsers."""
+    """Add ``train``, ``cv``, ``ablate``, ``evaluate`` and ``health`` to the ``staner-lab`` subparsers."""
     train = sub.add_parser("train", help="train one model, holding out some subjects for validation",
                            description="Train STANER (or an ablation variant) on a dataset folder.")
     _add_data_args(train)
@@ -171,18 +243,36 @@ def add_training_parsers(sub) -> None:
     _add_train_args(cv)
     cv.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
     cv.add_argument("--variant", choices=VARIANTS, default="STANER")
+    _add_seeds_arg(cv)
     cv.set_defaults(func=_cv)
 
     ab = sub.add_parser("ablate", help="Table 1: C1, C2, C3, C4 and STANER on the same folds",
                         description="Run the paper's ablation variants on the same subject-independent folds; "
-                                    "writes RUN/table1.md and table1.csv (mean ± std accuracy).")
+                                    "writes RUN/table1.md and table1.csv (mean ± std accuracy, and each claim "
+                                    "of the paper tested on fold pairs: C3 > C1, STANER > C2, STANER > C3, "
+                                    "C4 > C1).")
     _add_data_args(ab)
     _add_train_args(ab)
     ab.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
     ab.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    _add_seeds_arg(ab)
     ab.set_defaults(func=_ablate)
 
     ev = sub.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint on a dataset")
     ev.add_argument("--checkpoint", required=True, type=Path)
     _add_data_args(ev)
     ev.set_defaults(func=_evaluate)
+
+    hp = sub.add_parser("health", help="training health of a checkpoint or run: dead regions, gates, attention, gradients",
+                        description="Per branch and per region: feature scale, dead units, input drive, gate "
+                                    "saturation and spread over time, the range of M and gradient norms, on up to "
+                                    "--batch sequences (default: the shipped sample data). See "
+                                    "staner_lab/training/health.py.")
+    src = hp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a checkpoint (model.pt or last.pt)")
+    src.add_argument("--run", type=Path, metavar="RUN", help="a run folder: its model.pt (or last.pt) and health.csv")
+    hp.add_argument("--data", type=Path, default=None, metavar="DIR",
+                    help="sequences to measure on (default: data_samples/synthetic_ckplus)")
+    hp.add_argument("--batch", type=int, default=64, help="number of sequences (default 64)")
+    hp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    hp.set_defaults(func=_health)

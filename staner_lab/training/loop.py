@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from tqdm.auto import tqdm
 from staner_lab import functional as Fn
 from staner_lab.atomic import atomic_write_text
 from staner_lab.config import TrainConfig
-from staner_lab.data.dataset import StanerDataset, make_loader
+from staner_lab.data.dataset import StanerDataset, class_weights, collate, make_loader
 from staner_lab.device import autocast, prepare_model
 from staner_lab.models.staner import STANER
 from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.health import flat_row, health_report
 
 __all__ = [
     "METRIC_FIELDS",
@@ -52,7 +54,14 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def lr_at(epoch: int, cfg: TrainConfig) -> float:
-    """The paper's step schedule: ``cfg.lr`` before ``cfg.lr_drop_epoch``, ``cfg.lr_after`` from it on."""
+    """The learning rate of ``epoch`` (0-based).
+
+    "step" (the paper's): ``cfg.lr`` before ``cfg.lr_drop_epoch``, ``cfg.lr_after`` from it on.
+    "cosine": from ``cfg.lr`` at epoch 0 down to ``cfg.lr_after`` at the last epoch along a half cosine.
+    """
+    if cfg.schedule == "cosine":
+        progress = epoch / max(cfg.epochs - 1, 1)
+        return cfg.lr_after + 0.5 * (cfg.lr - cfg.lr_after) * (1 + math.cos(math.pi * progress))
     return cfg.lr if epoch < cfg.lr_drop_epoch else cfg.lr_after
 
 
@@ -71,22 +80,32 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tenso
 
 def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, device: torch.device,
                     amp: bool = True, scaler: torch.amp.GradScaler | None = None,
-                    progress: tqdm | None = None) -> tuple[float, float]:
-    """One pass over ``loader`` with the joint loss (Eq. 15). Returns (mean loss, accuracy)."""
+                    progress: tqdm | None = None, grad_clip: float | None = None,
+                    class_weights: torch.Tensor | None = None) -> tuple[float, float]:
+    """One pass over ``loader`` with the joint loss (Eq. 15). Returns (mean loss, accuracy).
+
+    ``grad_clip``: clip the norm of all gradients to this before each step (None: no clipping).
+    ``class_weights``: (K,) per-class loss weights (None: the paper's unweighted loss).
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch in loader:
         peak, regions, labels = _to_device(batch, device)
         with autocast(device, amp):
             out = model(peak, regions)
-            loss = model.loss(out, labels)
+            loss = model.loss(out, labels, class_weights)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()
+            if grad_clip is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
         else:
             loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
         n = labels.shape[0]
         total_loss += loss.item() * n
@@ -153,6 +172,36 @@ def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def _health_batch(train_set: StanerDataset, size: int = 32):
+    """A fixed batch of training items (the first ``size``) on which health is measured each epoch."""
+    n = min(size, len(train_set))
+    return collate([train_set[i] for i in range(n)]) if n else None
+
+
+def _read_rows(path: Path, start: int) -> list[dict[str, float]]:
+    """Rows of an earlier health.csv for the epochs before ``start`` (when resuming)."""
+    if start == 0 or not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)
+                if int(float(row["epoch"])) < start]
+
+
+def _log_health(path: Path, model: STANER, batch, device: torch.device, epoch: int,
+                rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Append this epoch's :func:`~staner_lab.training.health.flat_row` to ``path`` (atomic rewrite)."""
+    if batch is None:
+        return rows
+    peak, regions, labels = _to_device(batch, device)
+    rows = [*rows, {"epoch": epoch, **flat_row(health_report(model, peak, regions, labels))}]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[-1]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+    return rows
+
+
 @dataclass(frozen=True)
 class FitResult:
     model: STANER
@@ -198,6 +247,10 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         history = list(extra["history"])
         start = int(extra["epoch"]) + 1
 
+    weights = (class_weights(train_set.labels, model.config.num_classes).to(device)
+               if cfg.class_balance == "loss" else None)
+    health_batch = _health_batch(train_set)
+    health_rows = _read_rows(run_dir / "health.csv", start)
     bar = tqdm(total=len(train_set) * (cfg.epochs - start), disable=not progress, unit="seq",
                desc=f"train {run_dir.name}", leave=False)
     for epoch in range(start, cfg.epochs):
@@ -208,7 +261,8 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
             group["lr"] = lr_at(epoch, cfg)
         train_set.set_epoch(epoch)
         loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
-        train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar)
+        train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar, cfg.grad_clip,
+                                                 weights)
         row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": float("nan"), "val_acc": float("nan")}
         if val_set is not None and len(val_set):
@@ -222,6 +276,7 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
             extra["scaler"] = scaler.state_dict()
         save_checkpoint(ckpt_path, model, extra)
         _write_metrics(run_dir / "metrics.csv", history)
+        health_rows = _log_health(run_dir / "health.csv", model, health_batch, device, epoch, health_rows)
         bar.set_description(f"train {run_dir.name} epoch {epoch + 1}/{cfg.epochs} val_acc {row['val_acc']:.3f}")
         if on_epoch is not None:
             on_epoch(row)

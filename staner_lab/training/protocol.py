@@ -6,11 +6,17 @@ writers live in :mod:`staner_lab.training.results`):
     RUN/metrics.csv             per-epoch metrics of every fold (column "fold")
     RUN/confusion.html / .png   the summed confusion matrix (interactive / static)
     RUN/fold_K/last.pt          checkpoint (resumable), fold_K/predictions.csv, fold_K/result.json
-    RUN/table1.md / table1.csv  (ablate) C1-C4 and STANER, mean +- std accuracy
+    RUN/table1.md / table1.csv  (ablate) C1-C4 and STANER, mean +- std accuracy, the paper's claims tested
+
+With several seeds (``seeds=[0, 1, 2]``) each seed reruns the whole k-fold protocol with its own
+folds (``subject_kfold(samples, k, seed)``) and its own initialisation, shuffling and flips, in
+``RUN/seed_S/`` (itself a complete single-seed run folder: results.json, metrics.csv, fold_K/); RUN/
+then holds the results over all seeds x folds. With one seed the layout is the one above.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -63,7 +69,8 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
     done = fold_dir / "result.json"
     if resume and done.exists():
         return json.loads(done.read_text())
-    train_set = StanerDataset([samples[i] for i in train_idx], flip=train_cfg.flip, seed=train_cfg.seed)
+    train_set = StanerDataset([samples[i] for i in train_idx], flip=train_cfg.flip, seed=train_cfg.seed,
+                              augment=train_cfg.augment, class_balance=train_cfg.class_balance)
     test_samples = [samples[i] for i in test_idx]
     test_set = StanerDataset(test_samples)
     model = seeded_model(config, train_cfg)
@@ -84,50 +91,120 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
     return fold_result
 
 
-def cross_validate(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
-                   train_cfg: TrainConfig, folds: int, out: str | Path, device: str = "cpu", amp: bool = True,
-                   resume: bool = False, overwrite: bool = False, progress: bool = True,
-                   data: str = "", figures: bool = True, workers: int = 0,
-                   _checked: bool = False) -> dict[str, Any]:
-    """Subject-independent k-fold CV; writes and returns the results dict (see module docstring)."""
-    out = Path(out) if _checked else prepare_run_dir(out, overwrite, resume)
-    splits = subject_kfold(samples, folds, train_cfg.seed)
-    t0 = time.perf_counter()
-    fold_results = []
-    for k, (train_idx, test_idx) in enumerate(splits):
-        if progress:
-            print(f"[{config.variant}] fold {k + 1}/{folds}: {len(train_idx)} train, {len(test_idx)} test sequences")
-        fold_results.append(run_fold(samples, train_idx, test_idx, config, train_cfg, out / f"fold_{k}",
-                                      device, amp, resume, progress, workers))
-    cm = np.sum([np.array(f["confusion_matrix"]) for f in fold_results], axis=0)
-    accs = [f["accuracy"] for f in fold_results]
-    mean, std = mean_std(accs)
+def _check_seeds(seeds: Sequence[int] | None, default: int) -> list[int]:
+    seeds = [default] if seeds is None else [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds lists a seed twice: {seeds}")
+    return seeds
+
+
+def _check_layout(out: Path, nested: bool, resume: bool) -> None:
+    """Refuse to resume a one-seed run with several seeds or the other way round (the folders differ)."""
+    if not resume:
+        return
+    flat = sorted(p.name for p in out.glob("fold_*") if p.is_dir())
+    seeded = sorted(p.name for p in out.glob("seed_*") if p.is_dir())
+    if nested and flat:
+        raise ValueError(f"{out} holds a one-seed run ({flat[0]}/ ...); --resume with several --seeds would "
+                         "start it again in seed_S/ folders: resume it with its one seed, or choose another --out")
+    if not nested and seeded:
+        raise ValueError(f"{out} holds a run over several seeds ({', '.join(seeded)}); resume it with the same "
+                         "--seeds, or choose another --out")
+
+
+def _cv_summary(class_names: Sequence[str], config: StanerConfig, train_cfg: TrainConfig, folds: int,
+                per_seed: Sequence[tuple[int, list[dict[str, Any]]]], data: str, device: str,
+                wall_time_s: float) -> dict[str, Any]:
+    """results.json of a CV run over the seeds in ``per_seed`` ((seed, fold results) pairs)."""
+    every = [(s, k, f) for s, fold_results in per_seed for k, f in enumerate(fold_results)]
+    cm = np.sum([np.array(f["confusion_matrix"]) for _, _, f in every], axis=0)
+    mean, std = mean_std([f["accuracy"] for _, _, f in every])
     recall = per_class_recall(cm)
-    results = {
+    seeds = [s for s, _ in per_seed]
+    per_seed_summary = []
+    for s, fold_results in per_seed:
+        accs = [f["accuracy"] for f in fold_results]
+        s_mean, s_std = mean_std(accs)
+        s_cm = np.sum([np.array(f["confusion_matrix"]) for f in fold_results], axis=0)
+        per_seed_summary.append({"seed": s, "accuracy_mean": s_mean, "accuracy_std": s_std,
+                                 "pooled_accuracy": accuracy_from_confusion(s_cm), "fold_accuracies": accs})
+    return {
         "variant": config.variant,
         "data": data,
         "class_names": list(class_names),
-        "folds": [{"fold": k, "accuracy": f["accuracy"], "test_size": f["test_size"],
+        "folds": [{"fold": k, "seed": s, "accuracy": f["accuracy"], "test_size": f["test_size"],
                    "train_size": f["train_size"], "test_subjects": f["test_subjects"],
-                   "confusion_matrix": f["confusion_matrix"]} for k, f in enumerate(fold_results)],
+                   "confusion_matrix": f["confusion_matrix"]} for s, k, f in every],
         "accuracy_mean": mean,
         "accuracy_std": std,
         "pooled_accuracy": accuracy_from_confusion(cm),
         "per_class_recall": {c: (None if np.isnan(r) else float(r)) for c, r in zip(class_names, recall)},
         "confusion_matrix": cm.tolist(),
         "config": config.to_dict(),
-        "train_config": train_cfg.to_dict(),
-        "seed": train_cfg.seed,
+        "train_config": dataclasses.replace(train_cfg, seed=seeds[0]).to_dict(),
+        "seed": seeds[0],
+        "seeds": seeds,
+        "folds_per_seed": folds,
+        "per_seed": per_seed_summary,
         "versions": versions(),
         "device": str(device),
-        "wall_time_s": time.perf_counter() - t0,
+        "wall_time_s": wall_time_s,
     }
+
+
+def _write_cv(out: Path, results: dict[str, Any], per_seed: Sequence[tuple[int, list[dict[str, Any]]]],
+              class_names: Sequence[str], figures: bool, title: str) -> None:
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
-    write_combined_metrics(out, fold_results)
+    every = [(s, k, f) for s, fold_results in per_seed for k, f in enumerate(fold_results)]
+    write_combined_metrics(out, [f for _, _, f in every], [(s, k) for s, k, _ in every] if len(per_seed) > 1 else None)
     if figures:
         from staner_lab.viz import save_confusion_figures
 
-        save_confusion_figures(cm, class_names, out / "confusion", title=f"{config.variant}: summed over {folds} folds")
+        save_confusion_figures(np.array(results["confusion_matrix"]), class_names, out / "confusion", title=title)
+
+
+def cross_validate(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
+                   train_cfg: TrainConfig, folds: int, out: str | Path, device: str = "cpu", amp: bool = True,
+                   resume: bool = False, overwrite: bool = False, progress: bool = True,
+                   data: str = "", figures: bool = True, workers: int = 0, seeds: Sequence[int] | None = None,
+                   _checked: bool = False) -> dict[str, Any]:
+    """Subject-independent k-fold CV; writes and returns the results dict (see module docstring).
+
+    ``seeds`` (default: ``[train_cfg.seed]``) repeats the whole protocol once per seed, each with its
+    own folds and initialisation; with two or more the folds go to ``RUN/seed_S/fold_K/`` and
+    ``accuracy_mean`` / ``accuracy_std`` are over all seeds x folds (``per_seed`` has each seed's).
+    """
+    seeds = _check_seeds(seeds, train_cfg.seed)
+    out = Path(out) if _checked else prepare_run_dir(out, overwrite, resume)
+    nested = len(seeds) > 1
+    _check_layout(out, nested, resume)
+    t0 = time.perf_counter()
+    per_seed = []
+    for seed in seeds:
+        seed_cfg = dataclasses.replace(train_cfg, seed=seed)
+        seed_dir = out / f"seed_{seed}" if nested else out
+        seed_dir.mkdir(exist_ok=True)
+        t_seed = time.perf_counter()
+        splits = subject_kfold(samples, folds, seed)
+        fold_results = []
+        for k, (train_idx, test_idx) in enumerate(splits):
+            if progress:
+                print(f"[{config.variant}]" + (f" seed {seed}," if nested else "")
+                      + f" fold {k + 1}/{folds}: {len(train_idx)} train, {len(test_idx)} test sequences")
+            fold_results.append(run_fold(samples, train_idx, test_idx, config, seed_cfg, seed_dir / f"fold_{k}",
+                                          device, amp, resume, progress, workers))
+        per_seed.append((seed, fold_results))
+        if nested:
+            one = _cv_summary(class_names, config, seed_cfg, folds, per_seed[-1:], data, device,
+                              time.perf_counter() - t_seed)
+            _write_cv(seed_dir, one, per_seed[-1:], class_names, figures,
+                      f"{config.variant}, seed {seed}: summed over {folds} folds")
+    results = _cv_summary(class_names, config, train_cfg, folds, per_seed, data, device, time.perf_counter() - t0)
+    _write_cv(out, results, per_seed, class_names, figures,
+              f"{config.variant}: summed over {folds} folds" if not nested
+              else f"{config.variant}: summed over {len(seeds)} seeds x {folds} folds")
     return results
 
 
@@ -158,16 +235,29 @@ def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: Sta
 def ablate(samples: Sequence[Sample], class_names: Sequence[str], base: StanerConfig,
            train_cfg: TrainConfig, folds: int, out: str | Path, variants: Sequence[str] = VARIANTS,
            device: str = "cpu", amp: bool = True, resume: bool = False, overwrite: bool = False,
-           progress: bool = True, data: str = "", workers: int = 0) -> list[dict[str, Any]]:
-    """Table 1: every variant on the same subject-independent folds; writes table1.md and .csv."""
+           progress: bool = True, data: str = "", workers: int = 0,
+           seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Table 1: every variant on the same subject-independent folds; writes table1.md and .csv.
+
+    With ``seeds`` each variant is a multi-seed :func:`cross_validate` in ``RUN/<variant>/`` (folds in
+    ``RUN/<variant>/seed_S/fold_K/``); for a seed, every variant gets the same folds, so the claims of
+    the paper are tested on fold pairs (:func:`staner_lab.training.results.table1_claims`). Each row
+    also carries ``claims``: those in which its variant is the better side.
+    """
+    seeds = _check_seeds(seeds, train_cfg.seed)
     out = prepare_run_dir(out, overwrite, resume)
     rows = []
     for variant in variants:
         cfg = ablation_config(base, variant)
         vdir = prepare_run_dir(out / variant, overwrite, resume)
         res = cross_validate(samples, class_names, cfg, train_cfg, folds, vdir, device, amp, resume, overwrite,
-                             progress, data, workers=workers, _checked=True)
+                             progress, data, workers=workers, seeds=seeds, _checked=True)
         rows.append({"method": variant, "accuracy_mean": res["accuracy_mean"], "accuracy_std": res["accuracy_std"],
-                     "folds": folds, "fold_accuracies": [f["accuracy"] for f in res["folds"]]})
-    write_table1(out, rows, folds, Path(data).name or "data")
+                     "folds": folds, "seeds": list(seeds), "fold_accuracies": [f["accuracy"] for f in res["folds"]],
+                     "pairs": [[f["seed"], f["fold"]] for f in res["folds"]],
+                     "test_sizes": [f["test_size"] for f in res["folds"]],
+                     "train_sizes": [f["train_size"] for f in res["folds"]]})
+    claims = write_table1(out, rows, folds, Path(data).name or "data")
+    for row in rows:
+        row["claims"] = [c for c in claims if c["better"] == row["method"]]
     return rows

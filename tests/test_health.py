@@ -1,0 +1,191 @@
+"""Training health (staner_lab/training/health.py), the loss and optimiser options around it, and
+the legacy defaults that keep old checkpoints loading."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from staner_lab import functional as Fn
+from staner_lab.cli import main
+from staner_lab.config import CLSTMConfig, StanerConfig, TrainConfig, ablation_config, preset, train_preset
+from staner_lab.data.dataset import StanerDataset, make_loader
+from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint
+from staner_lab.models import STANER
+from staner_lab.training.checkpoint import load_model
+from staner_lab.training.health import dead_regions, format_report, health_report, samples_batch
+from staner_lab.training.loop import fit, lr_at, train_one_epoch
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    model = load_model(shipped_checkpoint())
+    samples, _ = load_shipped_samples(model.config.inputs)
+    return model, samples
+
+
+def test_a_region_whose_cnn_is_switched_off_is_reported_dead_and_the_others_are_not():
+    torch.manual_seed(0)
+    model = STANER(preset("classroom"))
+    peak, regions = model.example_inputs(batch_size=16, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(16) % 7
+    assert dead_regions(health_report(model, peak, regions, labels)) == []
+    with torch.no_grad():  # the last conv's bias far negative: every ReLU after it is off
+        last_conv = [m for m in model.tler.clstm["nose"].cnn.layers if isinstance(m, torch.nn.Conv2d)][-1]
+        last_conv.bias.fill_(-1e3)
+    report = health_report(model, peak, regions, labels)
+    assert dead_regions(report) == ["nose"]
+    nose = report.regions["nose"]
+    assert nose.dead_fraction == 1.0 and nose.input_drive == 0.0
+    # with no input drive the gates move only through the recurrence from h_0 = 0: almost no spread
+    assert max(nose.gate_spread.values()) < 1e-3
+    assert "DEAD" in format_report(report) and "dead: nose" in format_report(report)
+
+
+def test_health_report_numbers_match_a_direct_computation():
+    torch.manual_seed(0)
+    model = STANER(preset("classroom"))
+    peak, regions = model.example_inputs(batch_size=8, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(8) % 7
+    report = health_report(model, peak, regions, labels)
+    model.eval()
+    with torch.no_grad():
+        it = model.forward_intermediates(peak, regions)
+    mouth = it.tler.regions["mouth"]
+    assert report.regions["mouth"].feature_scale == pytest.approx(float(mouth.features.std()), rel=1e-5)
+    W = model.tler.clstm["mouth"].lstm_weights()[0]
+    drive = (mouth.features.flatten(0, 1) @ W.T).std(dim=0).mean()
+    assert report.regions["mouth"].input_drive == pytest.approx(float(drive.detach()), rel=1e-5)
+    assert report.sgaer.M_min == pytest.approx(float(it.M.min())) and report.sgaer.M_max == pytest.approx(float(it.M.max()))
+    # gradient norms are those of Eq. 15 on this batch
+    model.zero_grad()
+    model.loss(model(peak, regions), labels).backward()
+    expect = math.sqrt(sum(float(p.grad.norm() ** 2) for p in model.tler.clstm["eyes"].parameters()))
+    assert report.regions["eyes"].grad_norm == pytest.approx(expect, rel=1e-4)
+
+
+def test_health_report_leaves_mode_and_gradients_as_it_found_them():
+    model = STANER(preset("classroom")).train()
+    peak, regions = model.example_inputs(batch_size=4)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    health_report(model, peak, regions, torch.zeros(4, dtype=torch.long))
+    assert model.training
+    assert all(torch.equal(p.grad, torch.full_like(p, 0.5)) for p in model.parameters())
+
+
+def test_the_shipped_round_one_checkpoint_loads_with_its_legacy_region_cnn(shipped):
+    model, samples = shipped
+    # trained before input_norm / batch_norm / forget_bias existed: its config falls back to them
+    assert model.config.tler.clstm.batch_norm is False and model.config.tler.clstm.input_norm == "none"
+    report = health_report(model, *samples_batch(samples, 70))
+    assert set(report.regions) == {"eyes", "nose", "mouth"}
+
+
+def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, shipped):
+    _, samples = shipped
+    cfg = ablation_config(preset("classroom"), "C2")
+    train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=5, seed=0)
+    torch.manual_seed(0)
+    result = fit(STANER(cfg), StanerDataset(samples, flip=True, seed=0), None, train, tmp_path, progress=False)
+    report = health_report(result.model, *samples_batch(samples, 70))
+    assert dead_regions(report) == [], format_report(report)
+    for r, h in report.regions.items():
+        assert h.input_drive > 0.1, (r, h)
+        assert max(h.gate_spread.values()) > 1e-3, (r, h)  # the gates move with the sequence
+    # fit logged the same measures every epoch
+    with (tmp_path / "health.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(r["epoch"])) for r in rows] == list(range(6))
+    assert all(float(rows[-1][f"{r}_drive"]) > 0.1 for r in ("eyes", "nose", "mouth"))
+
+
+def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(tmp_path, shipped):
+    # the measurement behind the defaults of CLSTMConfig, at a tiny budget: same data, seed, epochs
+    _, samples = shipped
+    train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=5, seed=0)
+    drives = {}
+    for name, clstm in (("legacy", CLSTMConfig.LEGACY_DEFAULTS), ("new", {})):
+        base = preset("classroom")
+        base = dataclasses.replace(base, tler=dataclasses.replace(
+            base.tler, clstm=dataclasses.replace(base.tler.clstm, **clstm)))
+        torch.manual_seed(0)
+        model = fit(STANER(ablation_config(base, "C2")), StanerDataset(samples, flip=True, seed=0), None, train,
+                    tmp_path / name, progress=False).model
+        drives[name] = health_report(model, *samples_batch(samples, 70)).regions["nose"].input_drive
+    assert drives["new"] > 10 * drives["legacy"], drives
+
+
+def test_health_command_prints_a_table_and_json(capsys, tmp_path):
+    assert main(["health", "--checkpoint", str(shipped_checkpoint())]) == 0
+    out = capsys.readouterr().out
+    assert "TLER (region sequences)" in out and "verdict:" in out
+    assert main(["health", "--checkpoint", str(shipped_checkpoint()), "--json", "--batch", "8"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["batch_size"] == 8 and set(data["regions"]) == {"eyes", "nose", "mouth"}
+    assert main(["health", "--run", str(tmp_path)]) == 2
+    assert "holds no model.pt" in capsys.readouterr().err
+
+
+def test_class_weighted_loss_equals_torch_weighted_cross_entropy():
+    torch.manual_seed(0)
+    logits, y = torch.randn(12, 7), torch.randint(0, 7, (12,))
+    w = torch.rand(7) + 0.5
+    ours = Fn.cross_entropy_from_logits(logits, y, w)
+    assert torch.allclose(ours, torch.nn.functional.cross_entropy(logits, y, weight=w), atol=1e-6)
+    assert torch.allclose(Fn.cross_entropy_from_logits(logits, y, torch.ones(7)),
+                          Fn.cross_entropy_from_logits(logits, y), atol=1e-6)
+
+
+def test_gradient_clipping_bounds_the_update():
+    torch.manual_seed(0)
+    cfg = ablation_config(preset("classroom"), "C2")
+    samples = load_shipped_samples(cfg.inputs)[0][:16]
+    steps = {}
+    for clip in (None, 1e-3):
+        torch.manual_seed(0)
+        model = STANER(cfg)
+        before = [p.detach().clone() for p in model.parameters()]
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        train_one_epoch(model, make_loader(StanerDataset(samples), 16), opt, torch.device("cpu"), grad_clip=clip)
+        steps[clip] = math.sqrt(sum(float((p - b).norm() ** 2) for p, b in zip(model.parameters(), before)))
+    assert steps[1e-3] == pytest.approx(1e-3, rel=1e-3)  # one SGD step of lr 1 moves by the clipped norm
+    assert steps[None] > 100 * steps[1e-3]
+
+
+def test_cosine_schedule_runs_from_lr_to_lr_after():
+    cfg = TrainConfig(epochs=11, lr=1e-3, lr_after=1e-5, schedule="cosine")
+    values = [lr_at(e, cfg) for e in range(11)]
+    assert values[0] == pytest.approx(1e-3) and values[-1] == pytest.approx(1e-5)
+    assert values[5] == pytest.approx((1e-3 + 1e-5) / 2)
+    assert all(a > b for a, b in itertools.pairwise(values))
+    step = TrainConfig(epochs=11, lr=1e-3, lr_after=1e-5, lr_drop_epoch=4)
+    assert [lr_at(e, step) for e in (3, 4)] == [1e-3, 1e-5]
+
+
+def test_configs_written_before_a_field_existed_load_with_the_behaviour_they_were_trained_with():
+    cfg = json.loads(preset("classroom").to_json())
+    for key in CLSTMConfig.LEGACY_DEFAULTS:
+        del cfg["tler"]["clstm"][key]
+    old = StanerConfig.from_dict(cfg).tler.clstm
+    assert (old.input_norm, old.batch_norm, old.he_init, old.forget_bias) == ("none", False, False, 0.0)
+    new = StanerConfig.from_json(preset("classroom").to_json()).tler.clstm
+    assert (new.input_norm, new.batch_norm, new.he_init, new.forget_bias) == ("frame", True, True, 1.0)
+    train = json.loads(TrainConfig().to_json())
+    del train["grad_clip"]
+    assert TrainConfig.from_dict(train).grad_clip is None and TrainConfig().grad_clip == 5.0
+
+
+def test_forget_bias_is_set_in_the_f_rows_only():
+    model = STANER(preset("classroom"))
+    lstm = model.tler.clstm["eyes"].lstm
+    N = lstm.hidden_size
+    b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
+    assert torch.all(b[N:2 * N] == 1.0)
+    assert not torch.all(b[:N] == 1.0) and not torch.all(b[3 * N:] == 1.0)
