@@ -38,11 +38,11 @@ from staner_lab.training.health import dead_regions, health_report, samples_batc
 from staner_lab.training.protocol import cross_validate
 
 
-def _value(text: str):
+def _value(key: str, text: str):
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
-    if low == "none":
+    if low == "none" and key == "grad_clip":  # elsewhere "none" is a value (input_norm="none")
         return None
     try:
         return float(text) if "." in text else int(text)
@@ -75,11 +75,11 @@ def main() -> None:
     for item in args.set:
         key, _, text = item.partition("=")
         if key in {f.name for f in dataclasses.fields(CLSTMConfig)}:
-            clstm = dataclasses.replace(clstm, **{key: _value(text)})
+            clstm = dataclasses.replace(clstm, **{key: _value(key, text)})
         elif key in {f.name for f in dataclasses.fields(InputConfig)}:
-            inputs = dataclasses.replace(inputs, **{key: _value(text)})
+            inputs = dataclasses.replace(inputs, **{key: _value(key, text)})
         else:
-            train = dataclasses.replace(train, **{key: _value(text)})
+            train = dataclasses.replace(train, **{key: _value(key, text)})
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
     base = dataclasses.replace(base, inputs=inputs, tler=dataclasses.replace(base.tler, clstm=clstm))

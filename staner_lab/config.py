@@ -130,7 +130,7 @@ class InputConfig(_JsonMixin):
     # every frame about T/n times ([0,0,1,1,2,2,3,3]); "hold_first" holds the first frame and plays
     # the real frames at their own pace at the end ([0,0,0,0,0,1,2,3]), so the last steps, which the
     # end convolution sees, are distinct frames. See docs/model.md ("Short sequences").
-    short_sequences: Literal["stretch", "hold_first"] = "stretch"
+    short_sequences: Literal["stretch", "hold_first"] = "hold_first"
 
     LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"short_sequences": "stretch"}
 
@@ -295,6 +295,9 @@ class TrainConfig(_JsonMixin):
     # Clip the gradient norm of all parameters to this (None: no clipping). An LSTM's gradient can
     # spike on an unlucky batch; 5.0 is far above the typical norm (see RUN/health.csv).
     grad_clip: float | None = 5.0
+    # Model selection: hold out this fraction of the *training* subjects and keep the epoch with the
+    # best accuracy on them (0 = keep the last epoch, as the paper). Never the test fold.
+    select_fraction: float = 0.0
     flip: bool = True  # horizontal flip augmentation
     seed: int = 0
     # A local torchvision vgg16 state-dict file to start the front end from (paper preset only;

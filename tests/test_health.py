@@ -14,13 +14,21 @@ import torch
 
 from staner_lab import functional as Fn
 from staner_lab.cli import main
-from staner_lab.config import CLSTMConfig, StanerConfig, TrainConfig, ablation_config, preset, train_preset
+from staner_lab.config import (
+    CLSTMConfig,
+    InputConfig,
+    StanerConfig,
+    TrainConfig,
+    ablation_config,
+    preset,
+    train_preset,
+)
 from staner_lab.data.dataset import StanerDataset, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint
 from staner_lab.models import STANER
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.health import dead_regions, format_report, health_report, samples_batch
-from staner_lab.training.loop import fit, lr_at, train_one_epoch
+from staner_lab.training.loop import fit, lr_at, predict, train_one_epoch
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +88,33 @@ def test_health_report_leaves_mode_and_gradients_as_it_found_them():
     assert all(torch.equal(p.grad, torch.full_like(p, 0.5)) for p in model.parameters())
 
 
-def test_the_shipped_round_one_checkpoint_loads_with_its_legacy_region_cnn(shipped):
-    model, samples = shipped
-    # trained before input_norm / batch_norm / forget_bias existed: its config falls back to them
-    assert model.config.tler.clstm.batch_norm is False and model.config.tler.clstm.input_norm == "none"
-    report = health_report(model, *samples_batch(samples, 70))
-    assert set(report.regions) == {"eyes", "nose", "mouth"}
+def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region_cnn(tmp_path, shipped):
+    # round-1 checkpoints (such as the first shipped classroom.pt) have no input_norm, batch_norm,
+    # he_init, forget_bias or short_sequences in their config: they must load as they were trained
+    _, samples = shipped
+    base = preset("classroom")
+    legacy = dataclasses.replace(
+        base, inputs=dataclasses.replace(base.inputs, **InputConfig.LEGACY_DEFAULTS),
+        tler=dataclasses.replace(base.tler, clstm=dataclasses.replace(base.tler.clstm, **CLSTMConfig.LEGACY_DEFAULTS)))
+    torch.manual_seed(0)
+    old_model = STANER(legacy).eval()
+    payload = {"format": "staner-lab-checkpoint-1", "model": old_model.state_dict(), "extra": {}}
+    config = json.loads(legacy.to_json())
+    for key in CLSTMConfig.LEGACY_DEFAULTS:
+        del config["tler"]["clstm"][key]
+    for key in InputConfig.LEGACY_DEFAULTS:
+        del config["inputs"][key]
+    from staner_lab.training.checkpoint import FORMAT
+
+    payload.update(format=FORMAT, config=json.dumps(config))
+    torch.save(payload, tmp_path / "round1.pt")
+    model = load_model(tmp_path / "round1.pt")
+    clstm = model.config.tler.clstm
+    assert (clstm.input_norm, clstm.batch_norm, clstm.he_init, clstm.forget_bias) == ("none", False, False, 0.0)
+    assert model.config.inputs.short_sequences == "stretch"
+    peak, regions, _ = samples_batch(samples, 8)
+    with torch.no_grad():
+        assert torch.equal(model(peak, regions).P, old_model(peak, regions).P)
 
 
 def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, shipped):
@@ -189,3 +218,29 @@ def test_forget_bias_is_set_in_the_f_rows_only():
     b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
     assert torch.all(b[N:2 * N] == 1.0)
     assert not torch.all(b[:N] == 1.0) and not torch.all(b[3 * N:] == 1.0)
+
+
+def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tmp_path, shipped):
+    from staner_lab.training.checkpoint import load_checkpoint
+    from staner_lab.training.protocol import run_fold
+
+    _, samples = shipped
+    subjects = sorted({s.subject for s in samples})
+    test_idx = [i for i, s in enumerate(samples) if s.subject in subjects[:2]]
+    train_idx = [i for i, s in enumerate(samples) if s.subject not in subjects[:2]]
+    cfg = ablation_config(preset("classroom"), "C2")
+    train = dataclasses.replace(train_preset("classroom"), epochs=4, lr_drop_epoch=3, seed=0, select_fraction=0.25)
+    res = run_fold(samples, train_idx, test_idx, cfg, train, tmp_path, "cpu", False, False, False)
+    chosen = set(res["selection_subjects"])
+    assert chosen and not chosen & set(subjects[:2])  # never the test fold
+    assert chosen < {samples[i].subject for i in train_idx}
+    history = res["history"]
+    best = max(history, key=lambda r: (r["val_acc"], -r["val_loss"], -r["epoch"]))
+    assert res["best_epoch"] == best["epoch"]
+    assert load_checkpoint(tmp_path / "best.pt")["extra"]["epoch"] == best["epoch"]
+    # the test fold was predicted by the selected weights
+    best_model = STANER(cfg)
+    best_model.load_state_dict(load_checkpoint(tmp_path / "best.pt")["model"])
+    pred = predict(best_model.eval(), make_loader(StanerDataset([samples[i] for i in test_idx]), 32),
+                   torch.device("cpu"), amp=False)
+    assert pred.accuracy == pytest.approx(res["accuracy"])

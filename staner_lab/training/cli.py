@@ -44,6 +44,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="learning-rate schedule: the paper's step (default) or a half cosine down to lr/10")
     g.add_argument("--grad-clip", type=float, default=None, metavar="NORM",
                    help="clip the gradient norm to NORM (default 5; 0 = no clipping)")
+    g.add_argument("--select-fraction", type=float, default=None, metavar="F",
+                   help="hold out F of the training subjects and keep the epoch that is best on them "
+                        "(default 0: the last epoch)")
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
                    help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
@@ -85,6 +88,8 @@ def _train_config(args) -> TrainConfig:
                                flip=not args.no_flip, seed=args.seed,
                                vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
                                schedule=args.schedule or base.schedule,
+                               select_fraction=base.select_fraction if args.select_fraction is None
+                               else args.select_fraction,
                                grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None))
 
 

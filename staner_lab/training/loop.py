@@ -172,6 +172,12 @@ def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def _best_epoch(history: list[dict[str, float]]) -> int | None:
+    """The epoch with the highest val_acc, ties broken by the lowest val_loss, then the earliest."""
+    scored = [(row["val_acc"], -row["val_loss"], -row["epoch"]) for row in history if row["val_acc"] == row["val_acc"]]
+    return -int(max(scored)[2]) if scored else None
+
+
 def _health_batch(train_set: StanerDataset, size: int = 32):
     """A fixed batch of training items (the first ``size``) on which health is measured each epoch."""
     n = min(size, len(train_set))
@@ -207,12 +213,13 @@ class FitResult:
     model: STANER
     history: list[dict[str, float]]
     checkpoint: Path
+    best_epoch: int | None = None  # with select_best: the epoch whose weights ``model`` holds
 
 
 def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, cfg: TrainConfig,
         run_dir: str | Path, device: torch.device | str = "cpu", amp: bool = True, resume: bool = False,
         progress: bool = True, num_workers: int = 0,
-        on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict[str, float]], None] | None = None, select_best: bool = False) -> FitResult:
     """Train ``model`` for ``cfg.epochs`` epochs, checkpointing ``run_dir/last.pt`` after each.
 
     Args:
@@ -224,6 +231,9 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         resume: continue from ``run_dir/last.pt`` if it exists.
         progress: show a tqdm bar with live loss and accuracy.
         on_epoch: called with each epoch's metrics row (e.g. live plots; raise to stop).
+        select_best: model selection on ``val_set`` (which must then be subjects of the training
+            data, never the test fold): keep ``run_dir/best.pt`` of the epoch with the highest
+            val_acc (then the lowest val_loss) and return the model with those weights.
     """
     run_dir = Path(run_dir)
     device = torch.device(device)
@@ -277,8 +287,16 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         save_checkpoint(ckpt_path, model, extra)
         _write_metrics(run_dir / "metrics.csv", history)
         health_rows = _log_health(run_dir / "health.csv", model, health_batch, device, epoch, health_rows)
+        if select_best and _best_epoch(history) == epoch:
+            save_checkpoint(run_dir / "best.pt", model, {"epoch": epoch, "val_acc": row["val_acc"],
+                                                         "val_loss": row["val_loss"]})
         bar.set_description(f"train {run_dir.name} epoch {epoch + 1}/{cfg.epochs} val_acc {row['val_acc']:.3f}")
         if on_epoch is not None:
             on_epoch(row)
     bar.close()
-    return FitResult(model=model, history=history, checkpoint=ckpt_path)
+    if not select_best:
+        return FitResult(model=model, history=history, checkpoint=ckpt_path)
+    if val_set is None or not len(val_set):
+        raise ValueError("select_best needs a non-empty validation set of training subjects")
+    model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    return FitResult(model=model, history=history, checkpoint=ckpt_path, best_epoch=_best_epoch(history))

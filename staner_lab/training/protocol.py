@@ -69,13 +69,20 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
     done = fold_dir / "result.json"
     if resume and done.exists():
         return json.loads(done.read_text())
-    train_set = StanerDataset([samples[i] for i in train_idx], flip=train_cfg.flip, seed=train_cfg.seed,
+    fit_idx, select_idx = np.asarray(train_idx), np.zeros(0, np.int64)
+    if train_cfg.select_fraction > 0:  # model selection on training subjects, never on the test fold
+        rel_fit, rel_select = holdout_split([samples[i] for i in train_idx], train_cfg.select_fraction,
+                                            train_cfg.seed)
+        fit_idx, select_idx = fit_idx[rel_fit], fit_idx[rel_select]
+    train_set = StanerDataset([samples[i] for i in fit_idx], flip=train_cfg.flip, seed=train_cfg.seed,
                               augment=train_cfg.augment, class_balance=train_cfg.class_balance)
     test_samples = [samples[i] for i in test_idx]
     test_set = StanerDataset(test_samples)
+    # without selection the test fold is only reported per epoch (val_* in metrics.csv), never used
+    watch = StanerDataset([samples[i] for i in select_idx]) if len(select_idx) else test_set
     model = seeded_model(config, train_cfg)
-    result = fit(model, train_set, test_set, train_cfg, fold_dir, device=device, amp=amp, resume=resume,
-                 progress=progress, num_workers=workers)
+    result = fit(model, train_set, watch, train_cfg, fold_dir, device=device, amp=amp, resume=resume,
+                 progress=progress, num_workers=workers, select_best=bool(len(select_idx)))
     pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp)
     write_predictions(fold_dir / "predictions.csv", pred, test_samples, config.class_names)
     cm = confusion_matrix(pred.labels, pred.predicted, config.num_classes)
@@ -86,6 +93,8 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
         "test_subjects": sorted({samples[i].subject for i in test_idx}),
         "confusion_matrix": cm.tolist(),
         "history": result.history,
+        "selection_subjects": sorted({samples[i].subject for i in select_idx}),
+        "best_epoch": result.best_epoch,
     }
     atomic_write_text(done, json.dumps(fold_result, indent=1))
     return fold_result
@@ -217,11 +226,17 @@ def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: Sta
     train_idx, val_idx = holdout_split(samples, val_fraction, train_cfg.seed) if val_fraction > 0 else (
         np.arange(len(samples)), np.zeros(0, int))
     result = run_fold(samples, train_idx, val_idx, config, train_cfg, out, device, amp, resume, progress, workers)
-    # model.pt: the final weights without the optimizer state (a third of last.pt's size)
+    # model.pt: the final weights without the optimizer state (a third of last.pt's size); with model
+    # selection (train_cfg.select_fraction), the selected epoch's weights
     final = load_checkpoint(out / "last.pt")
     model = STANER(final["config"])
-    model.load_state_dict(final["model"])
-    save_checkpoint(out / "model.pt", model, {k: final["extra"][k] for k in ("epoch", "history", "train_config")})
+    extra = {k: final["extra"][k] for k in ("epoch", "history", "train_config")}
+    if result.get("best_epoch") is not None:
+        model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
+        extra["epoch"] = result["best_epoch"]
+    else:
+        model.load_state_dict(final["model"])
+    save_checkpoint(out / "model.pt", model, extra)
     summary = {"variant": config.variant, "data": data, "class_names": list(class_names),
                "held_out_accuracy": result["accuracy"] if len(val_idx) else None,
                "held_out_size": len(val_idx), "held_out_subjects": result["test_subjects"],
