@@ -495,6 +495,10 @@ def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
         chart(viz.ablation_figure(run.table1), key="ablation_chart")
         st.dataframe([{"method": r["method"], "accuracy (%)": round(100 * r["accuracy_mean"], 2),
                        "± std": round(100 * r["accuracy_std"], 2), "folds": r["folds"]} for r in run.table1])
+        if run.claims:
+            st.markdown("**The paper's claims, tested on paired folds** (95 % interval of the mean difference, "
+                        "corrected for overlapping training sets; docs/training.md)")
+            st.dataframe(list(run.claims), hide_index=True)
     if run.metrics:
         chart(viz.training_curves_figure(run.metrics), key="curves_chart")
     if wrong:

@@ -71,6 +71,22 @@ def test_read_ablation_table(tmp_path):
         runs.read_run_folder(tmp_path)
 
 
+def test_claims_of_a_written_table1_are_read_back(tmp_path):
+    from staner_lab.training.results import write_table1
+
+    rows = [{"method": m, "accuracy_mean": float(np.mean(a)), "accuracy_std": float(np.std(a)), "folds": 3,
+             "fold_accuracies": a, "pairs": [[0, k] for k in range(3)], "test_sizes": [10] * 3,
+             "train_sizes": [20] * 3}
+            for m, a in (("C1", [0.5, 0.6, 0.55]), ("C3", [0.7, 0.8, 0.75]))]
+    claims = write_table1(tmp_path, rows, 3, "data")
+    run = runs.read_run_folder(tmp_path)
+    assert len(run.claims) == 1 and run.claims[0]["claim"] == "C3 > C1"
+    c = claims[0]
+    assert run.claims[0]["difference (points)"] == round(100 * c["mean"], 2) == 20.0
+    assert run.claims[0]["95 % interval"] == f"[{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}]"
+    assert run.claims[0]["pairs where it holds"] == "3/3" and run.claims[0]["verdict"] == c["verdict"]
+
+
 def test_read_run_over_several_seeds(tmp_path):
     """``cv --seeds 0 1``: RUN/seed_S/ are one-seed run folders; RUN/results.json lists seeds x folds."""
     run = tmp_path / "cv"

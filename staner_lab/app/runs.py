@@ -39,6 +39,7 @@ class RunFolder:
         variant: the model variant.
         metrics: rows of metrics.csv (numbers; "fold" present for cross-validation).
         table1: rows of table1.csv (method, accuracy_mean, accuracy_std, folds, fold_k ...), or None.
+        claims: the paper's claims tested in table1.csv (claim, difference, interval, pairs, verdict).
     """
 
     path: Path
@@ -52,6 +53,7 @@ class RunFolder:
     variant: str | None = None
     metrics: tuple[dict[str, float], ...] = ()
     table1: tuple[dict[str, Any], ...] | None = None
+    claims: tuple[dict[str, Any], ...] = ()
 
 
 def _matrix(value: Any, K: int, where: str) -> np.ndarray:
@@ -79,6 +81,20 @@ def _read_csv_numbers(path: Path) -> tuple[dict[str, float], ...]:
             out.append({k: float(v) if v not in ("", None) else float("nan") for k, v in row.items() if k})
         except ValueError as exc:
             raise RunFolderError(f"{display_path(path)}, row {i + 2}: not a number ({exc})") from exc
+    return tuple(out)
+
+
+def _claims(rows: list[dict[str, str]]) -> tuple[dict[str, Any], ...]:
+    """The paper's claims tested in table1.csv (its "vs_<worse>_..." columns), one dict per claim."""
+    out = []
+    for r in rows:
+        for key, claim in r.items():
+            if not (key.startswith("vs_") and key.endswith("_claim")) or not claim:
+                continue
+            pre = key[: -len("claim")]
+            out.append({"claim": claim, "difference (points)": round(100 * float(r[pre + "difference"]), 2),
+                        "95 % interval": f"[{100 * float(r[pre + 'ci_low']):+.2f}, {100 * float(r[pre + 'ci_high']):+.2f}]",
+                        "pairs where it holds": f"{r[pre + 'better']}/{r[pre + 'pairs']}", "verdict": r[pre + "verdict"]})
     return tuple(out)
 
 
@@ -144,6 +160,7 @@ def read_run_folder(path: str | os.PathLike[str], expect_classes: Sequence[str] 
             kwargs["table1"] = tuple({"method": r["method"], "accuracy_mean": float(r["accuracy_mean"]),
                                       "accuracy_std": float(r["accuracy_std"]), "folds": int(float(r["folds"]))}
                                      for r in rows)
+            kwargs["claims"] = _claims(rows)
         except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
             raise RunFolderError(f"{display_path(path / 'table1.csv')} is not a staner-lab ablation table ({exc})") from exc
     if not kwargs:
