@@ -298,6 +298,9 @@ class TrainConfig(_JsonMixin):
     # Model selection: hold out this fraction of the *training* subjects and keep the epoch with the
     # best accuracy on them (0 = keep the last epoch, as the paper). Never the test fold.
     select_fraction: float = 0.0
+    # With select_fraction > 0 and both branches: choose the fusion weight α of Eq. 14 on those held-out
+    # training subjects (grid 0, 0.05, ..., 1; ties -> nearest 0.5) instead of the config's fixed α.
+    select_alpha: bool = False
     flip: bool = True  # horizontal flip augmentation
     seed: int = 0
     # A local torchvision vgg16 state-dict file to start the front end from (paper preset only;

@@ -185,7 +185,7 @@ def test_best_alpha():
     P_L = rng.dirichlet(np.ones(4), size=60)
     P_G[np.arange(30), labels[:30]] += 2.0  # SGAER right on the first half
     P_G /= P_G.sum(1, keepdims=True)
-    from staner_lab.teaching.notebook import alpha_sweep
+    from staner_lab.training.fusion import alpha_sweep
 
     a, acc = alpha_sweep(P_G, P_L, labels)
     best = float(a[int(acc.argmax())])

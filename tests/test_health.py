@@ -9,6 +9,7 @@ import itertools
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,7 +27,7 @@ from staner_lab.config import (
 from staner_lab.data.dataset import StanerDataset, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint
 from staner_lab.models import STANER
-from staner_lab.training.checkpoint import load_model
+from staner_lab.training.checkpoint import load_checkpoint, load_model
 from staner_lab.training.health import dead_regions, format_report, health_report, samples_batch
 from staner_lab.training.loop import fit, lr_at, predict, train_one_epoch
 
@@ -221,7 +222,6 @@ def test_forget_bias_is_set_in_the_f_rows_only():
 
 
 def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tmp_path, shipped):
-    from staner_lab.training.checkpoint import load_checkpoint
     from staner_lab.training.protocol import run_fold
 
     _, samples = shipped
@@ -244,3 +244,43 @@ def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tm
     pred = predict(best_model.eval(), make_loader(StanerDataset([samples[i] for i in test_idx]), 32),
                    torch.device("cpu"), amp=False)
     assert pred.accuracy == pytest.approx(res["accuracy"])
+
+
+def test_choose_alpha_picks_the_best_weight_and_keeps_one_half_on_ties():
+    from staner_lab.training.fusion import choose_alpha, fused_accuracy
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 60)
+    P_L = np.eye(7)[labels] * 0.6 + 0.4 / 7  # the temporal branch is right every time
+    P_G = rng.dirichlet(np.ones(7), 60)  # the spatial branch is noise
+    a = choose_alpha(P_G, P_L, labels)
+    assert fused_accuracy(P_G, P_L, labels, a) == 1.0 and fused_accuracy(P_G, P_L, labels, 0.5) < 1.0
+    assert choose_alpha(P_L, P_L, labels) == 0.5  # both equal: every α ties, the paper's 0.5 stays
+
+
+def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subjects(tmp_path, shipped):
+    from staner_lab.training.fusion import choose_alpha
+    from staner_lab.training.protocol import run_fold
+
+    _, samples = shipped
+    subjects = sorted({s.subject for s in samples})
+    test_idx = [i for i, s in enumerate(samples) if s.subject in subjects[:2]]
+    train_idx = [i for i, s in enumerate(samples) if s.subject not in subjects[:2]]
+    cfg = preset("classroom")
+    train = dataclasses.replace(train_preset("classroom"), epochs=2, lr_drop_epoch=1, seed=0, select_fraction=0.25,
+                                select_alpha=True)
+    res = run_fold(samples, train_idx, test_idx, cfg, train, tmp_path, "cpu", False, False, False)
+    model = STANER(cfg)
+    model.load_state_dict(load_checkpoint(tmp_path / "best.pt")["model"])
+    chosen = [samples[i] for i in train_idx if samples[i].subject in set(res["selection_subjects"])]
+    seen = predict(model.eval(), make_loader(StanerDataset(chosen), 32), torch.device("cpu"), amp=False)
+    assert res["alpha"] == choose_alpha(seen.P_G, seen.P_L, seen.labels)
+    with (tmp_path / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    names = cfg.class_names
+    for row in rows:  # the written P is Eq. 14 at the chosen α
+        P = np.array([float(row[f"P_{c}"]) for c in names])
+        fused = res["alpha"] * np.array([float(row[f"G_P_{c}"]) for c in names]) + (1 - res["alpha"]) * np.array(
+            [float(row[f"L_P_{c}"]) for c in names])
+        assert np.allclose(P, fused, atol=2e-6)
+    assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--select-alpha"]) == 2

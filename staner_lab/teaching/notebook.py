@@ -9,7 +9,7 @@ belong to no part of the model (figures are in :mod:`staner_lab.viz`, exercise c
   fast mode show that the code runs, not what the model can learn.
 - :func:`synthetic_samples`: new synthetic subjects rendered in memory and preprocessed exactly as
   the shipped data (given landmarks), e.g. a validation set the shipped checkpoint never saw.
-- :func:`predictions`, :func:`fused_accuracy`, :func:`alpha_sweep`: Eq. 14 at any alpha from one
+- :func:`predictions` (with ``staner_lab.training.fusion.fused_accuracy`` / ``alpha_sweep``): Eq. 14 at any alpha from one
   pass of the model.
 - :func:`as_leaky`, :func:`subject_overlap`: the mistake notebook 06 measures, a split that lets
   one subject appear in training and test.
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from staner_lab import functional as Fn
 from staner_lab.config import InputConfig, PreprocessConfig
 from staner_lab.data.records import Sample
 from staner_lab.data.shipped import DATA_SAMPLES
@@ -36,13 +35,11 @@ from staner_lab.data.shipped import DATA_SAMPLES
 __all__ = [
     "FAST_ENV",
     "RUNS_ENV",
-    "alpha_sweep",
     "as_leaky",
     "batch",
     "budget",
     "epoch_printer",
     "fast",
-    "fused_accuracy",
     "mode_banner",
     "one_per_class",
     "predictions",
@@ -205,24 +202,6 @@ def predictions(model, samples: Sequence[Sample], batch_size: int = 32):
 
     device = next(model.parameters()).device
     return predict(model, make_loader(StanerDataset(list(samples)), batch_size), device, amp=False)
-
-
-def fused_accuracy(P_G: np.ndarray, P_L: np.ndarray, labels: np.ndarray, alpha: float) -> float:
-    """Multi-class accuracy (Eq. 16) of the Eq. 14 decision argmax(alpha P_G + (1 - alpha) P_L)."""
-    P = Fn.fuse_probabilities(torch.as_tensor(np.asarray(P_G)), torch.as_tensor(np.asarray(P_L)), float(alpha))
-    O = Fn.decision(P)
-    return float(Fn.accuracy(O, torch.as_tensor(np.asarray(labels))))
-
-
-def alpha_sweep(P_G: np.ndarray, P_L: np.ndarray, labels: np.ndarray,
-                alphas: Sequence[float] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy of the fused decision for every alpha in ``alphas`` (default: 0, 0.01, ..., 1).
-
-    Returns:
-        (alphas, accuracies), both (A,).
-    """
-    a = np.linspace(0.0, 1.0, 101) if alphas is None else np.asarray(alphas, dtype=float)
-    return a, np.array([fused_accuracy(P_G, P_L, labels, x) for x in a])
 
 
 # --- the leak of notebook 06 ------------------------------------------------------------------------

@@ -47,6 +47,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--select-fraction", type=float, default=None, metavar="F",
                    help="hold out F of the training subjects and keep the epoch that is best on them "
                         "(default 0: the last epoch)")
+    g.add_argument("--select-alpha", action="store_true",
+                   help="with --select-fraction: choose the fusion weight α of Eq. 14 on the held-out training "
+                        "subjects instead of --alpha")
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
                    help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
@@ -78,6 +81,9 @@ def _augment_and_balance(base: TrainConfig, args) -> TrainConfig:
 
 
 def _train_config(args) -> TrainConfig:
+    if args.select_alpha and not args.select_fraction:
+        raise ValueError("--select-alpha chooses α on held-out training subjects: add --select-fraction "
+                         "(e.g. 0.2)")
     base = _augment_and_balance(train_preset(args.preset), args)
     lr = args.lr if args.lr is not None else base.lr
     drop = args.lr_drop_epoch
@@ -88,6 +94,7 @@ def _train_config(args) -> TrainConfig:
                                flip=not args.no_flip, seed=args.seed,
                                vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
                                schedule=args.schedule or base.schedule,
+                               select_alpha=args.select_alpha or base.select_alpha,
                                select_fraction=base.select_fraction if args.select_fraction is None
                                else args.select_fraction,
                                grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None))

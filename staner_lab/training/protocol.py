@@ -35,6 +35,7 @@ from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, mean_s
 from staner_lab.models.staner import STANER
 from staner_lab.models.vgg import load_vgg16_weights
 from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.fusion import choose_alpha
 from staner_lab.training.loop import fit, predict
 from staner_lab.training.results import (
     prepare_run_dir,
@@ -83,6 +84,11 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
     model = seeded_model(config, train_cfg)
     result = fit(model, train_set, watch, train_cfg, fold_dir, device=device, amp=amp, resume=resume,
                  progress=progress, num_workers=workers, select_best=bool(len(select_idx)))
+    alpha = None
+    if train_cfg.select_alpha and len(select_idx) and result.model.sgaer is not None and result.model.tler is not None:
+        seen = predict(result.model, make_loader(watch, train_cfg.batch_size), torch.device(device), amp)
+        alpha = choose_alpha(seen.P_G, seen.P_L, seen.labels)
+        result.model.config = dataclasses.replace(result.model.config, alpha=alpha)  # used by forward
     pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp)
     write_predictions(fold_dir / "predictions.csv", pred, test_samples, config.class_names)
     cm = confusion_matrix(pred.labels, pred.predicted, config.num_classes)
@@ -95,6 +101,7 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
         "history": result.history,
         "selection_subjects": sorted({samples[i].subject for i in select_idx}),
         "best_epoch": result.best_epoch,
+        "alpha": alpha if alpha is not None else config.alpha,
     }
     atomic_write_text(done, json.dumps(fold_result, indent=1))
     return fold_result
@@ -231,6 +238,8 @@ def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: Sta
     final = load_checkpoint(out / "last.pt")
     model = STANER(final["config"])
     extra = {k: final["extra"][k] for k in ("epoch", "history", "train_config")}
+    if result.get("alpha") is not None and model.sgaer is not None and model.tler is not None:
+        model.config = dataclasses.replace(model.config, alpha=float(result["alpha"]))
     if result.get("best_epoch") is not None:
         model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
         extra["epoch"] = result["best_epoch"]

@@ -24,7 +24,7 @@ def alpha_sweep_figure(alphas: Any, accuracy: Any, other: Mapping[str, Any] | No
     """Accuracy against α (0 = TLER only, 1 = SGAER only), with optional other curves and marked α values.
 
     Args:
-        alphas, accuracy: (A,) the sweep (``staner_lab.teaching.notebook.alpha_sweep``).
+        alphas, accuracy: (A,) the sweep (``staner_lab.training.fusion.alpha_sweep``).
         other: more curves {name: (A,) accuracies}, e.g. {"test": ...}, drawn dashed.
         marks: {label: alpha} vertical lines, e.g. {"paper: α = 0.5": 0.5}.
     """

@@ -70,7 +70,7 @@ def check_best_alpha(value: Any, P_G: np.ndarray, P_L: np.ndarray, labels: np.nd
         P_G, P_L: (N, K) validation probabilities of SGAER and TLER.
         labels: (N,) validation labels.
     """
-    from staner_lab.teaching.notebook import alpha_sweep, fused_accuracy
+    from staner_lab.training.fusion import alpha_sweep, fused_accuracy
 
     def body() -> str:
         if value is None or value is Ellipsis:
