@@ -22,6 +22,7 @@ import streamlit as st
 from staner_lab import viz
 from staner_lab.app import decision, explanations, jobs, paths, runs, streaming, uploads
 from staner_lab.config import InputConfig, PreprocessConfig, preset
+from staner_lab.data.dataset import batch_tensors
 from staner_lab.data.shipped import shipped_checkpoint
 from staner_lab.explain import inspection
 from staner_lab.training import health
@@ -393,7 +394,7 @@ def cached_health(ckpt: tuple[str, float], inputs_json: str, _model) -> health.H
     from staner_lab.data.shipped import load_shipped_samples
 
     samples, _ = load_shipped_samples(InputConfig.from_json(inputs_json))
-    return health.health_report(_model, *health.samples_batch(samples, 70))
+    return health.health_report(_model, *batch_tensors(samples[:70]))
 
 
 def health_view(ckpt, model) -> None:

@@ -33,8 +33,9 @@ from staner_lab.config import (
     preset,
     train_preset,
 )
-from staner_lab.data.dataset import load_samples
-from staner_lab.training.health import dead_regions, health_report, samples_batch
+from staner_lab.data.dataset import batch_tensors, load_samples
+from staner_lab.training.checkpoint import load_model
+from staner_lab.training.health import dead_regions, health_report
 from staner_lab.training.protocol import cross_validate
 
 
@@ -91,15 +92,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         res = cross_validate(samples, class_names, cfg, train, args.folds, tmp, progress=False, figures=False)
         dead, drives = [], []
-        from staner_lab.models import STANER
-        from staner_lab.training.checkpoint import load_checkpoint
-
         for k, fold in enumerate(res["folds"]):
-            payload = load_checkpoint(Path(tmp) / f"fold_{k}" / "last.pt")
-            model = STANER(payload["config"])
-            model.load_state_dict(payload["model"])
+            model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
             test = [s for s in samples if s.subject in set(fold["test_subjects"])]
-            report = health_report(model, *samples_batch(test, 64))
+            report = health_report(model, *batch_tensors(test[:64]))
             dead.append(dead_regions(report))
             drives.append({r: round(h.input_drive, 3) for r, h in report.regions.items()})
     accs = np.array([f["accuracy"] for f in res["folds"]])

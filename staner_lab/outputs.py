@@ -149,3 +149,9 @@ class StanerIntermediates:
     @property
     def prediction(self) -> Tensor:
         return self.P.argmax(dim=-1)
+
+    def output(self) -> StanerOutput:
+        """The :class:`StanerOutput` that ``forward`` gives for the same inputs (for ``STANER.loss``)."""
+        return StanerOutput(logits_G=self.sgaer.logits if self.sgaer else None, P_G=self.P_G,
+                            logits_L=self.tler.logits if self.tler else None, P_L=self.P_L, P=self.P,
+                            alpha=self.alpha)

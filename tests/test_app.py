@@ -104,9 +104,10 @@ def test_default_page_shows_every_view(env):
     assert at.selectbox(key="sequence").value == max(votes, key=lambda k: votes[k]["gap"])
     assert at.info[0].value.startswith("The selected checkpoint has no results.json")  # Evaluation hint
     # The training-health table of the LSTM tab agrees with staner_lab.training.health on the same data
+    from staner_lab.data.dataset import batch_tensors
     from staner_lab.training import health
 
-    report = health.health_report(model, *health.samples_batch(load_shipped_samples(model.config.inputs)[0], 70))
+    report = health.health_report(model, *batch_tensors(load_shipped_samples(model.config.inputs)[0][:70]))
     table = table_with(at, "input drive")
     assert list(table["region"]) == ["eyes", "nose", "mouth"]
     assert list(table["verdict"]) == ["DEAD" if report.regions[r].dead else "alive" for r in table["region"]]

@@ -24,11 +24,11 @@ from staner_lab.config import (
     preset,
     train_preset,
 )
-from staner_lab.data.dataset import StanerDataset, make_loader
+from staner_lab.data.dataset import StanerDataset, batch_tensors, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint
 from staner_lab.models import STANER
 from staner_lab.training.checkpoint import load_checkpoint, load_model
-from staner_lab.training.health import dead_regions, format_report, health_report, samples_batch
+from staner_lab.training.health import dead_regions, format_report, health_report
 from staner_lab.training.loop import fit, lr_at, predict, train_one_epoch
 
 
@@ -113,7 +113,7 @@ def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region
     clstm = model.config.tler.clstm
     assert (clstm.input_norm, clstm.batch_norm, clstm.he_init, clstm.forget_bias) == ("none", False, False, 0.0)
     assert model.config.inputs.short_sequences == "stretch"
-    peak, regions, _ = samples_batch(samples, 8)
+    peak, regions, _ = batch_tensors(samples[:8])
     with torch.no_grad():
         assert torch.equal(model(peak, regions).P, old_model(peak, regions).P)
 
@@ -124,7 +124,7 @@ def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, sh
     train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=5, seed=0)
     torch.manual_seed(0)
     result = fit(STANER(cfg), StanerDataset(samples, flip=True, seed=0), None, train, tmp_path, progress=False)
-    report = health_report(result.model, *samples_batch(samples, 70))
+    report = health_report(result.model, *batch_tensors(samples[:70]))
     assert dead_regions(report) == [], format_report(report)
     for r, h in report.regions.items():
         assert h.input_drive > 0.1, (r, h)
@@ -148,7 +148,7 @@ def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(t
         torch.manual_seed(0)
         model = fit(STANER(ablation_config(base, "C2")), StanerDataset(samples, flip=True, seed=0), None, train,
                     tmp_path / name, progress=False).model
-        drives[name] = health_report(model, *samples_batch(samples, 70)).regions["nose"].input_drive
+        drives[name] = health_report(model, *batch_tensors(samples[:70])).regions["nose"].input_drive
     assert drives["new"] > 10 * drives["legacy"], drives
 
 

@@ -29,6 +29,7 @@ from staner_lab.data.records import Sample, SequenceRecord
 __all__ = [
     "StanerDataset",
     "balanced_indices",
+    "batch_tensors",
     "class_weights",
     "collate",
     "load_samples",
@@ -285,6 +286,12 @@ def to_item(sample: Sample, index: int) -> Item:
         "label": torch.tensor(sample.label, dtype=torch.int64),
         "index": index,
     }
+
+
+def batch_tensors(samples: Sequence[Sample]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """Samples -> (peak (B, 1, S, S), regions {r: (B, T, 1, h, w)}, labels (B,)) on the CPU, no flips."""
+    b = collate([to_item(s, i) for i, s in enumerate(samples)])
+    return b["peak"], b["regions"], b["label"]
 
 
 def collate(batch: Sequence[Item]) -> Item:

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from staner_lab.config import InputConfig, PreprocessConfig
 from staner_lab.data.records import Sample
@@ -36,7 +35,6 @@ __all__ = [
     "FAST_ENV",
     "RUNS_ENV",
     "as_leaky",
-    "batch",
     "budget",
     "epoch_printer",
     "fast",
@@ -146,15 +144,6 @@ def one_per_class(items: Sequence, class_names: Sequence[str]) -> dict[str, obje
         name = class_names[item.label]
         out.setdefault(name, item)
     return {n: out[n] for n in class_names if n in out}
-
-
-def batch(samples: Sequence[Sample]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-    """Samples -> (peak (B, 1, S, S), regions {r: (B, T, 1, h, w)}, labels (B,)) on the CPU."""
-    from staner_lab.data.dataset import collate, to_item
-
-    b = collate([to_item(s, i) for i, s in enumerate(samples)])
-    return b["peak"], b["regions"], b["label"]
-
 
 
 def synthetic_samples(subjects: int, seed: int, inputs: InputConfig, *, intensity: float = 1.0,

@@ -180,10 +180,10 @@ def _health_checkpoint(args) -> Path:
 def _health(args) -> int:
     import csv
 
-    from staner_lab.data.dataset import load_samples
+    from staner_lab.data.dataset import batch_tensors, load_samples
     from staner_lab.data.shipped import shipped_data_dir
     from staner_lab.training.checkpoint import load_model
-    from staner_lab.training.health import format_report, health_report, samples_batch
+    from staner_lab.training.health import format_report, health_report
 
     model = load_model(_health_checkpoint(args))
     data = args.data or shipped_data_dir()
@@ -191,7 +191,7 @@ def _health(args) -> int:
     if tuple(class_names) != tuple(model.config.class_names):
         raise ValueError(f"the model was trained on classes {list(model.config.class_names)} but {data} has "
                          f"{list(class_names)}; pass --data with the same classes")
-    report = health_report(model, *samples_batch(samples, args.batch))
+    report = health_report(model, *batch_tensors(samples[:args.batch]))
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
         return 0

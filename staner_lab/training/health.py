@@ -22,26 +22,23 @@ drops out of F' (Eq. 11). These numbers make that visible, per branch and per re
   parameters of each part. A branch with a tiny norm is not learning.
 
 :func:`health_report` computes them; :func:`format_report` prints a table; ``staner-lab health``
-runs them on a checkpoint or a run folder; :func:`staner_lab.training.loop.fit` logs them per
-epoch to ``RUN/health.csv``.
+runs them on a checkpoint or a run folder; :func:`staner_lab.training.loop.fit` logs them about ten
+times per run to ``RUN/health.csv``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
 
 from staner_lab.config import REGIONS
-from staner_lab.data.dataset import collate, to_item
-from staner_lab.data.records import Sample
 from staner_lab.models.staner import STANER
 
 __all__ = ["DEAD_FRACTION", "HealthReport", "RegionHealth", "SGAERHealth", "dead_regions", "flat_row",
-           "format_report", "health_report", "region_rows", "samples_batch"]
+           "format_report", "health_report", "region_rows"]
 
 #: A part whose fraction of dead units reaches this, or whose features have a std below
 #: ``MIN_SCALE``, is reported dead; so is a region whose input drive is below ``MIN_DRIVE`` (its
@@ -130,16 +127,12 @@ def _grad_norm(params) -> float | None:
     return math.sqrt(float(sum(grads))) if grads else None
 
 
-def samples_batch(samples: Sequence[Sample], size: int = 64) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-    """The first ``size`` samples as (peak, regions, labels) tensors."""
-    batch = collate([to_item(s, i) for i, s in enumerate(samples[:size])])
-    return batch["peak"], batch["regions"], batch["label"]
-
-
 def health_report(model: STANER, peak: Tensor | None, regions: dict[str, Tensor] | None,
                   labels: Tensor) -> HealthReport:
     """Measure ``model`` on one batch: activations in eval mode, gradients of Eq. 15.
 
+    One pass: the loss is taken from ``forward_intermediates`` itself (the explicit LSTM has the
+    fused one's parameters and gradients), so measuring costs one forward and one backward.
     The model's train/eval mode and its parameters' ``.grad`` are restored afterwards, so this can
     run in the middle of training.
     """
@@ -147,12 +140,10 @@ def health_report(model: STANER, peak: Tensor | None, regions: dict[str, Tensor]
     saved = {p: (None if p.grad is None else p.grad.clone()) for p in model.parameters()}
     try:
         model.eval()
-        with torch.no_grad():
-            it = model.forward_intermediates(peak, regions)
         model.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            out = model(peak, regions)
-            loss = model.loss(out, labels)
+            it = model.forward_intermediates(peak, regions)
+            loss = model.loss(it.output(), labels)
             loss.backward()
         return _report(model, it, float(loss.detach()), int(labels.shape[0]))
     finally:
@@ -165,7 +156,7 @@ def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
     sgaer = None
     if it.sgaer is not None:
         g, s = it.sgaer, model.sgaer
-        M = g.M
+        M = None if g.M is None else g.M.detach()
         sgaer = SGAERHealth(
             U_scale=_std(g.U), U_dead_fraction=_dead_fraction(g.U.transpose(1, -1)),  # units = channels
             M_min=None if M is None else float(M.min()), M_max=None if M is None else float(M.max()),
@@ -181,7 +172,7 @@ def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
     if it.tler is not None:
         for r in REGIONS:
             ri = it.tler.regions[r]
-            gates = {"f": ri.f, "i": ri.i, "o": ri.o}
+            gates = {"f": ri.f.detach(), "i": ri.i.detach(), "o": ri.o.detach()}
             regions[r] = RegionHealth(
                 region=r, feature_scale=_std(ri.features), dead_fraction=_dead_fraction(ri.features),
                 input_drive=_input_drive(ri.features, model.tler.clstm[r].lstm_weights()[0]),

@@ -138,15 +138,19 @@ class Predictions:
 
 
 @torch.no_grad()
-def predict(model: STANER, loader, device: torch.device, amp: bool = True) -> Predictions:
-    """Run the model in eval mode over ``loader`` and collect probabilities and the loss."""
+def predict(model: STANER, loader, device: torch.device, amp: bool = True,
+            alpha: float | None = None) -> Predictions:
+    """Run the model in eval mode over ``loader`` and collect probabilities and the loss.
+
+    ``alpha``: the fusion weight of Eq. 14 for P (default: the model's).
+    """
     model.eval()
     idx, labels, pg, pl, p = [], [], [], [], []
     total_loss, seen = 0.0, 0
     for batch in loader:
         peak, regions, y = _to_device(batch, device)
         with autocast(device, amp):
-            out = model(peak, regions)
+            out = model(peak, regions, alpha=alpha)
             loss = model.loss(out, y)
         total_loss += loss.item() * y.shape[0]
         seen += y.shape[0]
@@ -260,6 +264,8 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
     weights = (class_weights(train_set.labels, model.config.num_classes).to(device)
                if cfg.class_balance == "loss" else None)
     health_batch = _health_batch(train_set)
+    # about ten rows per run: one health pass costs about a sixth of an epoch of CK+ size
+    health_every = max(1, cfg.epochs // 10)
     health_rows = _read_rows(run_dir / "health.csv", start)
     bar = tqdm(total=len(train_set) * (cfg.epochs - start), disable=not progress, unit="seq",
                desc=f"train {run_dir.name}", leave=False)
@@ -286,7 +292,8 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
             extra["scaler"] = scaler.state_dict()
         save_checkpoint(ckpt_path, model, extra)
         _write_metrics(run_dir / "metrics.csv", history)
-        health_rows = _log_health(run_dir / "health.csv", model, health_batch, device, epoch, health_rows)
+        if epoch % health_every == 0 or epoch == cfg.epochs - 1:
+            health_rows = _log_health(run_dir / "health.csv", model, health_batch, device, epoch, health_rows)
         if select_best and _best_epoch(history) == epoch:
             save_checkpoint(run_dir / "best.pt", model, {"epoch": epoch, "val_acc": row["val_acc"],
                                                          "val_loss": row["val_loss"]})

@@ -88,8 +88,7 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
     if train_cfg.select_alpha and len(select_idx) and result.model.sgaer is not None and result.model.tler is not None:
         seen = predict(result.model, make_loader(watch, train_cfg.batch_size), torch.device(device), amp)
         alpha = choose_alpha(seen.P_G, seen.P_L, seen.labels)
-        result.model.config = dataclasses.replace(result.model.config, alpha=alpha)  # used by forward
-    pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp)
+    pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp, alpha)
     write_predictions(fold_dir / "predictions.csv", pred, test_samples, config.class_names)
     cm = confusion_matrix(pred.labels, pred.predicted, config.num_classes)
     fold_result = {
@@ -236,10 +235,8 @@ def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: Sta
     # model.pt: the final weights without the optimizer state (a third of last.pt's size); with model
     # selection (train_cfg.select_fraction), the selected epoch's weights
     final = load_checkpoint(out / "last.pt")
-    model = STANER(final["config"])
+    model = STANER(dataclasses.replace(final["config"], alpha=float(result.get("alpha", final["config"].alpha))))
     extra = {k: final["extra"][k] for k in ("epoch", "history", "train_config")}
-    if result.get("alpha") is not None and model.sgaer is not None and model.tler is not None:
-        model.config = dataclasses.replace(model.config, alpha=float(result["alpha"]))
     if result.get("best_epoch") is not None:
         model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
         extra["epoch"] = result["best_epoch"]
