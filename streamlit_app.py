@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from staner_lab import viz
 from staner_lab.app import decision, explanations, jobs, paths, runs, streaming, uploads
@@ -36,9 +37,19 @@ SOURCES = ["Shipped sample", "Upload", "Webcam"]
 MEDIA_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "pgm", "mp4", "mov", "avi", "mkv", "webm"]
 
 
+#: Torch intra-op threads. The app's batches are tiny; with two threads on a busy 2-core machine the
+#: threads spin waiting for each other and every model run took 5-15 times longer (docs/app.md).
+TORCH_THREADS = 1
+
+
 def main() -> None:
-    st.set_page_config(page_title="STANER lab", page_icon=":material/face:", layout="wide")
+    torch.set_num_threads(TORCH_THREADS)  # also for the training thread, which starts later
+    # An emoji icon is drawn by the browser (a data: URL); Material icons come from fonts.gstatic.com.
+    st.set_page_config(page_title="STANER lab", page_icon="🙂", layout="wide")
     roots = paths.allowed_roots(command_line().allow)
+    if "_use_ckpt" in st.session_state:  # "Use this model" (in a fragment) asked for this checkpoint
+        st.session_state["ckpt"] = st.session_state.pop("_use_ckpt")
+        st.session_state["run"] = FOLLOW
     st.sidebar.title("STANER lab")
     ckpt, ckpt_error = checkpoint_selector_ui(roots)
     model, model_error = selected_model(ckpt) if ckpt_error is None else (None, ckpt_error)
@@ -52,26 +63,22 @@ def main() -> None:
     view, input_error = sequence_for(source, inputs)
     if input_error:
         st.error(input_error)
-    analysis = cached_analysis(ckpt_key(ckpt), decision.sample_digest(view.sample), model, view.sample) \
-        if model is not None and view is not None else None
-
-    tabs = st.tabs(VIEWS)
-    with tabs[0]:
-        sequence_view(view)
-    with tabs[1]:
-        attention_view(view, analysis, model, ckpt)
-    with tabs[2]:
-        lstm_view(analysis)
-        if model is not None and model.tler is not None:
-            health_view(ckpt, model)
-    with tabs[3]:
-        decision_view(analysis, view.true_label if view is not None else None)
-        if analysis is not None and source["kind"] in ("upload", "webcam"):
-            stream_view(view, model, ckpt, source["prep"])
-    with tabs[4]:
-        evaluation_view(run_dir, model)
-    with tabs[5]:
-        training_view()
+    # Only the open tab runs (a tab switch reruns the page): the first page draws the Sequence view
+    # without waiting for the model views, the attribution (captum) or the training-health table.
+    tabs = st.tabs(VIEWS, key="view", on_change="rerun")
+    if tabs[0].open:
+        with tabs[0]:
+            sequence_view(view, input_error)
+    for k in (1, 2, 3):
+        if tabs[k].open:
+            with tabs[k]:
+                model_view(VIEWS[k], view, input_error, model, ckpt, source)
+    if tabs[4].open:
+        with tabs[4]:
+            evaluation_view(run_dir, model)
+    if tabs[5].open:
+        with tabs[5]:
+            training_view()
 
 
 def command_line() -> argparse.Namespace:
@@ -244,9 +251,16 @@ def input_selector_ui(model, ckpt: Path | None) -> dict:
         except uploads.InputError as exc:
             seen[shot.file_id] = f"This snapshot was not added: {exc}"
     st.sidebar.caption(f"{len(snaps)} snapshot(s) in the sequence. Clear the photo above and take the next one.")
-    st.sidebar.button("Start a new sequence", on_click=snaps.clear, disabled=not snaps, key="snap_clear")
+    st.sidebar.button("Start a new sequence", on_click=new_webcam_sequence, args=(snaps, seen), disabled=not snaps,
+                      key="snap_clear")
     error = seen.get(shot.file_id) if shot is not None else None
     return {"kind": "webcam", "snapshots": list(snaps), "prep": prep, "error": error}
+
+
+def new_webcam_sequence(snaps: list, seen: dict) -> None:
+    """Empty the sequence; the photo still in the camera stays seen (not re-added), its error dismissed."""
+    snaps.clear()
+    seen.update(dict.fromkeys(seen))
 
 
 def preprocessing_ui() -> PreprocessConfig:
@@ -311,20 +325,57 @@ def sequence_for(source: dict, inputs: InputConfig) -> tuple[inspection.Sequence
 # --- views -----------------------------------------------------------------------------------------
 
 
-def no_input_note(view) -> bool:
-    if view is None:
+def no_input_note(view, input_error: str | None) -> bool:
+    """True (and says why) when there is no sequence to show: none chosen, or the chosen one failed."""
+    if view is not None:
+        return False
+    if input_error:
+        st.info("The chosen input cannot be used (the message above says why), so there is nothing to show here. "
+                "Fix it, or choose another input in the sidebar.")
+    else:
         st.info("Choose an input in the sidebar: a shipped sample, an upload (a video or frames of one face), "
                 "or webcam snapshots.")
-        return True
-    return False
+    return True
 
 
-def sequence_view(view: inspection.SequenceView | None) -> None:
-    if no_input_note(view):
+def motion_note(view: inspection.SequenceView) -> None:
+    """A single still photo carries no motion for TLER to read; say so where it matters."""
+    if len(view.frames) == 1:
+        st.warning(f"A single still photo carries no motion: TLER reads the same frame {len(view.indices)} times, "
+                   "so its vote P_L comes from the face's appearance only, not from how it moved. Upload a video or "
+                   "several frames (neutral face first, peak last), or take several webcam snapshots.")
+
+
+def model_view(name: str, view, input_error: str | None, model, ckpt, source: dict) -> None:
+    """The Attention, LSTM or Decision tab; each needs a model and an input, and says which is missing."""
+    if model is None:
+        st.warning("No model loaded (the message above says why): this view needs one. Pick a checkpoint in the "
+                   "sidebar.")
         return
+    if no_input_note(view, input_error):
+        return
+    analysis = cached_analysis(ckpt_key(ckpt), decision.sample_digest(view.sample), model, view.sample)
+    if name == "Attention":
+        attention_view(view, analysis, model, ckpt)
+    elif name == "LSTM":
+        motion_note(view)
+        lstm_view(analysis)
+        if model.tler is not None:
+            health_view(ckpt, model)
+    else:
+        motion_note(view)
+        decision_view(analysis, view.true_label)
+        if source["kind"] in ("upload", "webcam"):
+            stream_view(view, model, ckpt, source["prep"])
+
+
+def sequence_view(view: inspection.SequenceView | None, input_error: str | None) -> None:
+    if no_input_note(view, input_error):
+        return
+    motion_note(view)
     N, H, W = view.frames.shape
     T = len(view.indices)
-    st.markdown(f"**{view.source}** — {N} frames of {W}×{H} px; peak = frame {view.peak + 1}; "
+    st.markdown(f"**{view.source}** — {N} frame{'s' if N > 1 else ''} of {W}×{H} px; peak = frame {view.peak + 1}; "
                 f"TLER reads T = {T} frames from the first to the peak"
                 + (f"; true class **{view.true_label}**" if view.true_label else ""))
     chart(viz.frames_figure(view.frames, view.landmarks, view.boxes, view.indices, view.peak),
@@ -332,17 +383,8 @@ def sequence_view(view: inspection.SequenceView | None) -> None:
     chart(viz.filmstrip_figure(view.sample.regions, view.indices), key="filmstrip_chart")
 
 
-def no_model_note(analysis) -> bool:
-    if analysis is None:
-        st.warning("No model loaded (see the message above), or no input: this view needs both.")
-        return True
-    return False
-
-
 @st.fragment
-def attention_view(view, analysis: inspection.Analysis | None, model, ckpt) -> None:
-    if no_model_note(analysis):
-        return
+def attention_view(view, analysis: inspection.Analysis, model, ckpt) -> None:
     if analysis.attention == "none":
         st.info(f"This {model.config.variant} model has no attention module (ablation C1, C2 or C4): no M to show.")
         return
@@ -374,9 +416,7 @@ def attention_view(view, analysis: inspection.Analysis | None, model, ckpt) -> N
 
 
 @st.fragment
-def lstm_view(analysis: inspection.Analysis | None) -> None:
-    if no_model_note(analysis):
-        return
+def lstm_view(analysis: inspection.Analysis) -> None:
     if not analysis.lstm:
         st.info("This model has no TLER branch (ablation C1 or C3): no LSTM to show.")
         return
@@ -398,7 +438,11 @@ def cached_health(ckpt: tuple[str, float], inputs_json: str, _model) -> health.H
 
 
 def health_view(ckpt, model) -> None:
-    with st.expander("Training health: is every region alive? (staner-lab health)"):
+    box = st.expander("Training health: is every region alive? (staner-lab health)", key="health_open",
+                      on_change="rerun")
+    if not box.open:  # measured on 70 sequences: only when asked for
+        return
+    with box:
         st.caption("On the 70 shipped sequences. Input drive = how much the frame features move the gates "
                    "(std of W x_t); near 0, the gates sit at sigmoid(bias) at every step and the region is dead. "
                    "Spread over t = how much the mean gate moves from frame to frame.")
@@ -412,9 +456,7 @@ def health_view(ckpt, model) -> None:
             f"Dead: {', '.join(dead)}" if dead else "Every region passes a signal to its LSTM.")
 
 
-def decision_view(analysis: inspection.Analysis | None, true_label: str | None) -> None:
-    if no_model_note(analysis):
-        return
+def decision_view(analysis: inspection.Analysis, true_label: str | None) -> None:
     st.latex(r"P = \alpha\,P_G + (1-\alpha)\,P_L, \qquad O = \arg\max_C P(C) \quad\text{(Eq. 14)}")
     decision_panel(analysis, true_label)
 
@@ -509,7 +551,7 @@ def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
 
 def training_view() -> None:
     st.markdown("Train the **classroom** model on the shipped synthetic sequences (some subjects held out). "
-                "A few epochs take under a minute on a laptop CPU; the run is written to "
+                "The default 10 epochs take well under a minute on a 2-core CPU; the run is written to "
                 f"`{paths.display_path(paths.runs_root())}/app-<timestamp>/` and can be picked as a checkpoint.")
     job: jobs.TrainingJob | None = st.session_state.get("train_job")
     running = job is not None and job.running
@@ -517,7 +559,8 @@ def training_view() -> None:
     c1.number_input("Epochs", 1, 200, 10, key="train_epochs", disabled=running)
     c2.button("Train", type="primary", on_click=start_training, disabled=running, key="train_start")
     c3.button("Stop", on_click=job.stop if running else None, disabled=not running, key="train_stop")
-    st.fragment(training_progress, run_every=1.0 if running else None)()
+    # Every 2 s, not 1: redrawing the live chart competes with training for the CPU (docs/app.md).
+    st.fragment(training_progress, run_every=2.0 if running else None)()
 
 
 def start_training() -> None:
@@ -528,11 +571,6 @@ def start_training() -> None:
         return
     st.session_state.pop("train_error", None)
     st.session_state["train_job"] = jobs.TrainingJob.start(samples, class_names, st.session_state["train_epochs"])
-
-
-def use_trained(job: jobs.TrainingJob) -> None:
-    st.session_state["ckpt"] = paths.display_path(job.result.checkpoint)
-    st.session_state["run"] = FOLLOW
 
 
 def training_progress() -> None:
@@ -554,7 +592,11 @@ def training_progress() -> None:
         acc = job.result.accuracy
         st.success(f"{'Stopped' if job.result.stopped else 'Finished'} after {len(job.history)} epoch(s); "
                    f"held-out accuracy {100 * acc:.1f}%. " if acc is not None else "Training ended. ")
-        st.button("Use this model", on_click=use_trained, args=(job,), key="train_use", type="primary")
+        if st.button("Use this model", key="train_use", type="primary"):
+            # A click inside this fragment reruns only the fragment; the checkpoint list is in the sidebar,
+            # so hand the choice to main() (it sets the widget before drawing it) and rerun the whole page.
+            st.session_state["_use_ckpt"] = paths.display_path(job.result.checkpoint)
+            st.rerun(scope="app")
         if st.session_state.get("_train_seen") != str(job.run_dir):
             st.session_state["_train_seen"] = str(job.run_dir)
             cached_listing.clear()

@@ -1,7 +1,9 @@
 """Model benchmark: prints JSON with forward / train-step time, throughput and peak memory for both
-presets, forward vs forward_intermediates, explicit LSTM cell vs nn.LSTM; fp32 vs autocast on CUDA.
+presets, forward vs forward_intermediates, explicit LSTM cell vs nn.LSTM; on CUDA fp32 vs autocast
+(bf16 where the card has it), each with channels_last off and on.
 
 Usage: python benchmarks/bench_model.py [--presets classroom paper] [--batch 16] [--repeats 5]
+       [--channels-last off on]
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ def _peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process max RSS (Linux: KiB)
 
 
-def bench_preset(name, batch, repeats, device, amp):
+def bench_preset(name, batch, repeats, device, amp, channels_last=False):
     torch.manual_seed(0)
     model = STANER(preset(name)).to(device)
     peak, regions = model.example_inputs(batch)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        peak = peak.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, model.config.num_classes, (batch,), device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     if device.type == "cuda":
@@ -85,6 +90,9 @@ def bench_preset(name, batch, repeats, device, amp):
     return {
         "preset": name,
         "amp": amp,
+        "autocast_dtype": (str(torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+                           if amp and device.type == "cuda" else None),
+        "channels_last": channels_last,
         "batch": batch,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_step_s": round(t_train, 4),
@@ -105,6 +113,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="auto")
+    p.add_argument("--channels-last", nargs="+", choices=["off", "on"], default=None,
+                   help="memory formats to time (default: off and on on CUDA, off on CPU)")
     args = p.parse_args()
     device = resolve_device(args.device)
     info = {
@@ -113,10 +123,11 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "results": [],
     }
+    formats = args.channels_last or (["off", "on"] if device.type == "cuda" else ["off"])
     for name in args.presets:
-        info["results"].append(bench_preset(name, args.batch, args.repeats, device, amp=False))
-        if device.type == "cuda":
-            info["results"].append(bench_preset(name, args.batch, args.repeats, device, amp=True))
+        for amp in [False, True] if device.type == "cuda" else [False]:
+            for fmt in formats:
+                info["results"].append(bench_preset(name, args.batch, args.repeats, device, amp, fmt == "on"))
     print(json.dumps(info, indent=2))
 
 

@@ -2,9 +2,12 @@
 the projected wall time of a CK+-sized run (327 sequences, 10 folds x 150 and x 40 epochs).
 
 The data are random tensors of the preset's input shapes (preprocessing is cached in real runs, so
-it does not count). On CUDA it also compares fp32 with autocast.
+it does not count). On CUDA it also compares fp32 with autocast, each with channels_last on (what
+training uses on CUDA) and off. The Table 1 projection times every variant as STANER, the most
+expensive (C1-C3 have one branch or no attention), so it is an upper bound.
 
 Usage: python benchmarks/bench_train.py [--preset classroom|paper] [--sequences 327] [--epochs 2]
+       [--seeds 3]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import dataclasses
 import json
 import platform
 import time
+from unittest import mock
 
 import numpy as np
 import torch
@@ -24,6 +28,7 @@ from staner_lab.data.dataset import StanerDataset
 from staner_lab.data.records import Sample
 from staner_lab.device import resolve_device
 from staner_lab.models import STANER
+from staner_lab.training import loop
 from staner_lab.training.loop import fit
 
 
@@ -36,12 +41,17 @@ def random_samples(cfg, n: int) -> list[Sample]:
                    subject=f"S{i % 20}", sequence_id=str(i)) for i in range(n)]
 
 
-def epoch_time(name, samples, device, amp, epochs, tmp):
+def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True):
     cfg = model_preset(name)
     tc = dataclasses.replace(train_preset(name), epochs=epochs)
     torch.manual_seed(0)
-    result = fit(STANER(cfg), StanerDataset(samples, flip=True), None, tc, tmp, device=device, amp=amp,
-                 progress=False)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    # fit() puts the model in channels_last on CUDA; "off" swaps that step for a plain move
+    move = loop.prepare_model if channels_last else (lambda model, dev, compile=False: model.to(dev))
+    with mock.patch.object(loop, "prepare_model", move):
+        result = fit(STANER(cfg), StanerDataset(samples, flip=True), None, tc, tmp, device=device, amp=amp,
+                     progress=False)
     times = [row["seconds"] for row in result.history[1:]] or [result.history[0]["seconds"]]  # skip warm-up
     return float(np.median(times))
 
@@ -54,6 +64,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--project-epochs", type=int, nargs="+", default=[150, 40],
                    help="epoch budgets for the projected 10-fold wall time (default: the paper's 150, and 40)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the projected Table 1 grid (5 variants x 10 folds)")
     args = p.parse_args()
     import tempfile
 
@@ -64,14 +75,21 @@ def main() -> None:
     out = {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            (platform.processor() or "cpu"), "threads": torch.get_num_threads(), "torch": torch.__version__,
            "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size, "results": []}
-    for amp in ([False, True] if device.type == "cuda" else [False]):
+    cuda = device.type == "cuda"
+    for amp, channels_last in ([(False, False), (False, True), (True, False), (True, True)] if cuda
+                               else [(False, False)]):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp)
+            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last)
             total = time.perf_counter() - t0
-        row = {"amp": amp, "epoch_s": round(sec, 3), "sequences_per_s": round(n_train / sec, 1)}
+        row = {"amp": amp, "channels_last": channels_last, "epoch_s": round(sec, 3),
+               "sequences_per_s": round(n_train / sec, 1)}
+        if cuda:
+            row["peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         for e in args.project_epochs:  # training epochs only; testing a fold adds under one epoch's time
             row[f"projected_ckplus_10fold_{e}epochs_min"] = round(sec * e * 10 / 60, 1)
+            row[f"projected_table1_5x10x{args.seeds}seeds_{e}epochs_one_device_h"] = round(
+                sec * e * 10 * 5 * args.seeds / 3600, 1)
         out["results"].append({**row, "benchmark_wall_s": round(total, 1)})
     print(json.dumps(out, indent=2))
 

@@ -159,6 +159,17 @@ class AttentionConfig(_JsonMixin):
     # "none":    no attention (ablation C1): F = U.
     kind: Literal["spatial", "channel", "none"] = "spatial"
     hidden_channels: int = 128  # channels of the 3x3 conv ("spatial") or the bottleneck ("channel")
+    # How the scores become M (docs/model.md, "Making attention localise"): "sigmoid" is Eq. 1,
+    # each position in [0, 1] on its own; "softmax" makes the positions compete, M = H*W *
+    # softmax(scores) over positions (mean 1), so raising one position lowers the others.
+    normalise: Literal["sigmoid", "softmax"] = "sigmoid"
+    # The "1 +" of Eq. 2, F = (residual + M) (x) U. 1 = the paper (attention can only amplify);
+    # 0 = pure gating, F = M (x) U, where the loss depends on M everywhere.
+    residual: float = 1.0
+    # Batch norm after the 3x3 conv and He init of both convs ("spatial" only). Without them the
+    # hidden ReLUs of the module die in training and M goes flat (docs/model.md).
+    batch_norm: bool = False
+    he_init: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ __all__ = [
     "lstm_step",
     "output_gate",
     "softmax",
+    "spatial_softmax_map",
 ]
 
 
@@ -51,19 +52,37 @@ def attention_map(scores: Tensor) -> Tensor:
     return torch.sigmoid(scores)
 
 
-def apply_attention(U: Tensor, M: Tensor) -> Tensor:
+def spatial_softmax_map(scores: Tensor) -> Tensor:
+    """A variant of Eq. 1 where positions compete: M = H*W * softmax(scores) over the H*W positions.
+
+    M has mean 1 over positions (a uniform map is all ones), so attending to one place means
+    attending less elsewhere; with sigmoid every position can sit at 1 at once.
+
+    Args:
+        scores: (B, 1, H, W).
+
+    Returns:
+        M: (B, 1, H, W), non-negative, mean 1 per example.
+    """
+    B, _, H, W = scores.shape
+    return torch.softmax(scores.reshape(B, 1, H * W).float(), dim=-1).reshape(B, 1, H, W).to(scores.dtype) * (H * W)
+
+
+def apply_attention(U: Tensor, M: Tensor, residual: float = 1.0) -> Tensor:
     """Eq. 2: F = (1 + M) (x) U, element-wise with broadcasting.
 
     The residual "1 +" means attention can only amplify features (by up to 2x), never erase them.
+    ``residual`` replaces that 1 (an experiment, not the paper: 0 gives F = M (x) U).
 
     Args:
         U: (B, C, H, W) front-end features.
         M: (B, 1, H, W) spatial map or (B, C, 1, 1) channel gate, values in [0, 1].
+        residual: the constant added to M; 1.0 is Eq. 2.
 
     Returns:
         F: (B, C, H, W).
     """
-    return (1.0 + M) * U
+    return (residual + M) * U
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:

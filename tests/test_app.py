@@ -26,6 +26,7 @@ from staner_lab.models.staner import STANER
 from staner_lab.training.checkpoint import save_checkpoint
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+NO_MODEL = "No model loaded (the message above says why): this view needs one. Pick a checkpoint in the sidebar."
 
 
 @pytest.fixture
@@ -46,6 +47,16 @@ def run(x) -> AppTest:
     at = x.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Switch to a tab (as a click does: the page reruns, and only the open tab's view runs)."""
+    at.session_state["view"] = name
+    return run(at)
+
+
+def chart_keys(at: AppTest) -> list[str]:
+    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
 
 
 def errors(at: AppTest) -> str:
@@ -85,13 +96,17 @@ def test_default_page_shows_every_view(env):
     assert errors(at) == ""
     assert at.selectbox(key="ckpt").value == "data_samples/classroom.pt"
     assert "shipped sequence" in markdown(at) and "landmarks" not in errors(at)
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 8  # frames, filmstrip, M, attribution, h/c, gates, gate means, decision
+    # Only the open tab runs: the first page is the Sequence view, nothing of the model views.
+    assert chart_keys(at) == ["frames_chart", "filmstrip_chart"] and not at.metric
+    open_tab(at, "Attention")
+    assert chart_keys(at) == ["attention_chart", "attribution_chart"]
     assert at.slider(key="opacity").value == 0.5
     assert any("Agreement with M" in m.label for m in at.metric)  # staner_lab.explain is wired in
     for method in explanations.peak_methods()[:2]:
         run(at.selectbox(key="attr_method").set_value(method))
         assert errors(at) == ""
+    open_tab(at, "LSTM")
+    assert chart_keys(at) == ["states_chart", "gates_chart", "gate_means_chart"]
     run(at.radio(key="lstm_region").set_value("mouth"))
     run(at.radio(key="lstm_gate").set_value("i"))
     assert errors(at) == ""
@@ -102,7 +117,14 @@ def test_default_page_shows_every_view(env):
     model = load_model(shipped_checkpoint())
     votes = decision.branch_votes(model, load_shipped_samples(model.config.inputs)[0])
     assert at.selectbox(key="sequence").value == max(votes, key=lambda k: votes[k]["gap"])
+    open_tab(at, "Decision")
+    assert chart_keys(at) == ["decision_chart"] and not at.warning and not at.info  # a model and an input
+    open_tab(at, "Evaluation")
     assert at.info[0].value.startswith("The selected checkpoint has no results.json")  # Evaluation hint
+    open_tab(at, "LSTM")
+    assert not at.dataframe  # the health table is measured only when its expander is opened
+    at.session_state["health_open"] = True
+    run(at)
     # The training-health table of the LSTM tab agrees with staner_lab.training.health on the same data
     from staner_lab.data.dataset import batch_tensors
     from staner_lab.training import health
@@ -131,7 +153,7 @@ def decision_bars(at: AppTest) -> dict[str, np.ndarray]:
 
 
 def test_alpha_slider_recomputes_the_fused_decision(env):
-    at = start()
+    at = open_tab(start(), "Decision")
     # Eq. 14 computed here, independently of the app: the shipped model run on the sequence the page shows.
     from staner_lab.data.shipped import shipped_checkpoint
     from staner_lab.training.checkpoint import load_model
@@ -177,7 +199,10 @@ def test_missing_shipped_checkpoint_is_explained(env, monkeypatch):
     at = start()
     assert "The shipped checkpoint data_samples/classroom.pt is missing" in errors(at)
     assert "shipped sequence" in markdown(at)  # the Sequence view still works
-    assert any("No model loaded" in w.value for w in at.warning)
+    for tab in ("Attention", "LSTM", "Decision"):
+        open_tab(at, tab)
+        assert [w.value for w in at.warning] == [NO_MODEL], tab
+        assert not at.info  # the input is fine: no "choose an input"
 
 
 # --- checkpoints ----------------------------------------------------------------------------------
@@ -191,7 +216,7 @@ def test_checkpoint_paths_are_checked(env):
     save_checkpoint(allowed / "fresh.pt", STANER(preset("classroom")))
     outside = env / "outside.pt"
     outside.write_bytes(b"x")
-    at = start()
+    at = open_tab(start(), "Decision")
     run(at.selectbox(key="ckpt").set_value("Type a path…"))
     cases = [(str(outside), "only inside"), ("/etc/passwd", "only inside"),
              ("runs/../../../../etc/hosts.pt", "only inside"),
@@ -200,7 +225,7 @@ def test_checkpoint_paths_are_checked(env):
     for text, match in cases:
         run(at.text_input(key="ckpt_typed").set_value(text))
         assert match in errors(at), (text, errors(at))
-        assert "shipped sequence" in markdown(at)  # still running
+        assert [w.value for w in at.warning] == [NO_MODEL]  # still running, and the Decision tab says why
     run(at.text_input(key="ckpt_typed").set_value(str(allowed / "fresh.pt")))
     assert errors(at) == ""
     assert at.subheader[0].value.startswith("Fused decision")
@@ -217,19 +242,37 @@ def test_upload_video_and_bad_uploads(env, face_frames, monkeypatch):
     assert any("Choose an input" in i.value for i in at.info)
     video = avi(face_frames, env / "clip.avi")
     run(at.file_uploader(key="uploads").set_value(("clip.avi", video, "video/x-msvideo")))
-    assert errors(at) == "" and "upload — 5 frames of 96×96 px" in markdown(at)
-    assert at.subheader[0].value.startswith("Fused decision")
+    assert errors(at) == "" and "upload — 5 frames of 96×96 px" in markdown(at) and not at.warning
+    open_tab(at, "Decision")
+    assert at.subheader[0].value.startswith("Fused decision") and not at.warning
+    open_tab(at, "Sequence")
 
     bad = {
         "neither an image": ("face.png", b"this is a text file, not a picture", "image/png"),
-        "no face found in frame 0": ("empty.avi", avi(np.full((4, 96, 96), 128, np.uint8), env / "e.avi"),
-                                     "video/x-msvideo"),
+        "no face found in frame 1 of 4 (empty.avi): dlib's detector finds frontal faces that are not too small. "
+        "If the frames are already cropped to the face, tick 'Frames are already cropped to the face' in the sidebar":
+            ("empty.avi", avi(np.full((4, 96, 96), 128, np.uint8), env / "e.avi"), "video/x-msvideo"),
         "not an image OpenCV can decode": ("cut.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png"),
     }
     for match, upload in bad.items():
         run(at.file_uploader(key="uploads").set_value(upload))
         assert match in errors(at), (match, errors(at))
-        assert any("Choose an input" in i.value for i in at.info)  # views explain, nothing crashes
+        for tab in ("Sequence", "Decision"):  # the views say the chosen input failed, not "choose one"
+            open_tab(at, tab)
+            assert [i.value for i in at.info] == ["The chosen input cannot be used (the message above says why), "
+                                                  "so there is nothing to show here. Fix it, or choose another "
+                                                  "input in the sidebar."], tab
+            assert not at.warning  # the model is loaded: no "no model loaded"
+        open_tab(at, "Sequence")
+
+    # A single photo is a sequence without motion, and the page says so.
+    run(at.file_uploader(key="uploads").set_value(("face.png", cv2.imencode(".png", face_frames[4])[1].tobytes(),
+                                                   "image/png")))
+    assert errors(at) == "" and "upload — 1 frame of 96×96 px" in markdown(at)
+    assert [w.value for w in at.warning] == ["A single still photo carries no motion: TLER reads the same frame 8 "
+                                             "times, so its vote P_L comes from the face's appearance only, not "
+                                             "from how it moved. Upload a video or several frames (neutral face "
+                                             "first, peak last), or take several webcam snapshots."]
 
     monkeypatch.setattr(uploads, "MAX_UPLOAD_MB", len(video) / 2**20 / 2)  # server.maxUploadSize is the browser's
     run(at.file_uploader(key="uploads").set_value(("clip2.avi", video, "video/x-msvideo")))
@@ -247,6 +290,7 @@ def test_webcam_snapshots_make_a_sequence(env, face_frames):
     assert "snapshot 3: not an image" in errors(at) and "webcam — 2 frames" in markdown(at)  # still usable
     run(at.button(key="snap_clear").click())
     assert at.session_state["snapshots"] == [] and any("Choose an input" in i.value for i in at.info)
+    assert errors(at) == ""  # the refused snapshot's message went with the sequence
 
 
 # --- evaluation ------------------------------------------------------------------------------------
@@ -277,7 +321,7 @@ def test_evaluation_of_a_run_folder(env):
     (runs / "ablation").mkdir()
     (runs / "ablation" / "table1.csv").write_text("method,accuracy_mean,accuracy_std,folds,fold_0,fold_1\n"
                                                   "C1,0.5,0.1,2,0.4,0.6\nSTANER,0.9,0.05,2,0.85,0.95\n")
-    at = start()
+    at = open_tab(start(), "Evaluation")
     options = at.selectbox(key="run").options
     ck = next(o for o in options if o.endswith("ck-cv"))
     run(at.selectbox(key="run").set_value(ck))
@@ -317,7 +361,7 @@ def test_classroom_training_trains_stops_and_is_selectable(env, monkeypatch):
         return [s for s in samples if s.subject in {"S001", "S002", "S003"}], class_names
 
     monkeypatch.setattr(shipped, "load_shipped_samples", three_subjects)
-    at = start()
+    at = open_tab(start(), "Classroom training")
     at.number_input(key="train_epochs").set_value(1)
     run(at.button(key="train_start").click())
     job = at.session_state["train_job"]
@@ -326,10 +370,12 @@ def test_classroom_training_trains_stops_and_is_selectable(env, monkeypatch):
     run(at)
     assert any("Finished after 1 epoch" in s.value for s in at.success), errors(at)
     assert job.run_dir.parent == env / "runs" and (job.run_dir / "model.pt").is_file()
-    assert len(at.get("plotly_chart")) >= 9  # + live curves
+    assert chart_keys(at) == ["live_curves"]  # the Classroom training tab alone
     run(at.button(key="train_use").click())
     assert at.selectbox(key="ckpt").value.endswith(f"{job.run_dir.name}/model.pt")
+    open_tab(at, "Evaluation")
     assert errors(at) == "" and at.radio(key="eval_fold").options == ["held out"]  # its confusion matrix
+    open_tab(at, "Classroom training")
 
     at.number_input(key="train_epochs").set_value(50)
     run(at.button(key="train_start").click())
@@ -340,3 +386,20 @@ def test_classroom_training_trains_stops_and_is_selectable(env, monkeypatch):
     run(at)
     assert any("Stopped after" in s.value for s in at.success), errors(at)
     assert len(job.history) < 50 and job.result.checkpoint.is_file()
+
+
+# --- server settings ------------------------------------------------------------------------------
+
+
+def test_server_watches_no_files_and_sends_nothing():
+    """.streamlit/config.toml (read by scripts/start and tests/test_app_browser.py's server): no file
+    watcher (it walked .venv and overflowed inotify), no usage statistics; scripts/start overrides
+    neither. That the page fetches nothing from the network is checked in Chromium."""
+    import tomllib
+
+    root = Path(APP).parent
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["browser"]["gatherUsageStats"] is False
+    start_script = (root / "scripts" / "start").read_text()
+    assert "streamlit run streamlit_app.py" in start_script and "fileWatcherType" not in start_script

@@ -104,7 +104,9 @@ def test_frames_view_finds_the_face_and_reports_no_face(face_frames):
                                "upload")
     assert view.landmarks.shape == (5, 68, 2) and view.sample.peak.shape == (64, 64)
     blank = np.full((3, 96, 96), 128, np.uint8)
-    with pytest.raises(FaceNotFoundError, match="no face found in frame 0"):
+    with pytest.raises(uploads.InputError, match=r"no face found in frame 1 of 3 \(a\).*tick 'Frames are already "
+                                                 r"cropped to the face' in the sidebar") as err:
         uploads.frames_view(blank, ["a", "b", "c"], INPUTS, PreprocessConfig(landmarks="dlib"), "upload")
+    assert isinstance(err.value.__cause__, FaceNotFoundError) and "--whole-frame-face" not in str(err.value)
     whole = uploads.frames_view(blank, ["a", "b", "c"], INPUTS, PreprocessConfig(whole_frame_face=True), "upload")
     assert whole.sample.peak.shape == (64, 64)

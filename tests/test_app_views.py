@@ -139,6 +139,26 @@ def test_view_figures(shipped, sample):
     assert viz.recall_figure(["a", "b"], np.array([0.5, np.nan])).data[0].text[1] == "no data"
 
 
+def test_figures_are_legible_on_a_projector():
+    """Cell text at full size, whole epochs, whole counts, and the true-class mark explained. (That the
+    axis titles clear the class names is checked where it is drawn: tests/test_app_browser.py.)"""
+    cm = np.array([[2, 1, 0], [0, 3, 0], [0, 0, 0]])
+    counts, rows = viz.confusion_pair(cm, ["a", "b", "c"])
+    for fig in (counts, rows):
+        assert fig.data[0].textfont.size >= 18 and fig.data[0].texttemplate == "%{text}"
+    assert [list(r) for r in rows.data[0].text] == [["0.67", "0.33", "0"], ["0", "1.00", "0"], ["0", "0", "0"]]
+    assert counts.data[0].colorbar.dtick == 1  # counts 0..3: no 1.5
+    rows_ = [{"epoch": e, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5} for e in range(3)]
+    curves = viz.training_curves_figure(rows_)
+    assert curves.layout.xaxis.dtick == 1 and curves.layout.xaxis2.dtick == 1 and curves.layout.xaxis.tick0 == 1
+    long = viz.training_curves_figure([{**r, "epoch": e} for e in range(45) for r in rows_[:1]])
+    assert long.layout.xaxis.dtick == 5  # about ten whole-epoch ticks
+    P = np.array([0.2, 0.5, 0.3])
+    marked = viz.probability_figure(["a", "b", "c"], P, 0.5, P, P, true_label="c")
+    assert "c ✓" in marked.data[0].y[2] and [a.text for a in marked.layout.annotations] == ["✓ = the true class"]
+    assert not viz.probability_figure(["a", "b", "c"], P, 0.5, P, P).layout.annotations
+
+
 def test_stream_trace_follows_the_streaming_recognizer(face_frames):
     from staner_lab.data.shipped import shipped_checkpoint
     from staner_lab.live.recognizer import StreamingRecognizer

@@ -262,3 +262,279 @@ def test_pointing_game():
     _expect(ex.check_pointing_game, absolute, "|value|")
     _expect(ex.check_pointing_game, lambda a, m: bool((a[m] > 0).any()), "single maximum")
     _expect(ex.check_pointing_game, lambda a, m: 1, "True or False")
+
+
+# --- graded core work: modules, sequences, training, attributions ------------------------------------
+
+
+def test_lstm_step_tanh_on_the_gates_is_named():
+    def tanh_gates(x, h, c, W, R, b):
+        N = h.shape[1]
+        pre = x @ W.T + h @ R.T + b
+        i, f, g, o = (pre[:, k * N:(k + 1) * N] for k in range(4))
+        c_new = torch.tanh(f) * c + torch.tanh(i) * torch.tanh(g)
+        return torch.tanh(o) * torch.tanh(c_new), c_new
+
+    _expect(ex.check_lstm_step, tanh_gates, "tanh to the gates", "sigmoid")
+
+
+def _sequence(mode="right", gate=torch.sigmoid, time_major=False, final="hc"):
+    def fn(x, W, R, b, h0, c0):
+        N = h0.shape[1]
+        h, c = (torch.zeros_like(h0), torch.zeros_like(c0)) if mode == "zeros" else (h0, c0)
+        hs = []
+        for t in range(x.shape[1]):
+            pre = x[:, t] @ W.T + (h0 if mode == "reset" else h) @ R.T + b
+            i, f, g, o = (pre[:, k * N:(k + 1) * N] for k in range(4))
+            c_prev = c0 if mode in ("reset", "reset_c") else c
+            c = gate(f) * c_prev + gate(i) * torch.tanh(g)
+            h_new = gate(o) * torch.tanh(c)
+            hs.append(h if mode == "shifted" else h_new)
+            h = h_new
+        H = torch.stack(hs, dim=0 if time_major else 1)
+        return H, ((c, h) if final == "ch" else (h, c))
+
+    return fn
+
+
+def test_lstm_sequence_correct_forms():
+    assert _run(ex.check_lstm_sequence, _sequence())[0]
+
+    def via_step(x, W, R, b, h0, c0):
+        h, c, hs = h0, c0, []
+        for t in range(x.shape[1]):
+            s = Fn.lstm_step(x[:, t], h, c, W, R, b)
+            h, c = s.h, s.c
+            hs.append(h)
+        return torch.stack(hs, 1), (h, c)
+
+    assert _run(ex.check_lstm_sequence, via_step)[0]
+    ok, out = _run(ex.check_lstm_sequence, _stub)
+    assert not ok and out.startswith(ex.NOT_DONE)
+
+
+@pytest.mark.parametrize("answer, keywords", [
+    (_sequence("reset"), ["every step from (h_0, c_0)", "carry"]),
+    (_sequence("reset_c"), ["c_t is not"]),
+    (_sequence("zeros"), ["ignored h0 and c0"]),
+    (_sequence("shifted"), ["shifted by one step"]),
+    (_sequence(gate=torch.tanh), ["tanh to the gates"]),
+    (_sequence(time_major=True), ["time-major", "batch_first"]),
+    (_sequence(final="ch"), ["(c_T, h_T)"]),
+])
+def test_lstm_sequence_typical_mistakes(answer, keywords):
+    _expect(ex.check_lstm_sequence, answer, *keywords)
+
+
+def _attention_cls(padding=1, relu=True, sigmoid=True, plus=True, names=("conv3x3", "conv1x1"), order="MF"):
+    class MyAttention(torch.nn.Module):
+        def __init__(self, channels, hidden):
+            super().__init__()
+            setattr(self, names[0], torch.nn.Conv2d(channels, hidden, 3, padding=padding))
+            setattr(self, names[1], torch.nn.Conv2d(hidden, 1, 1))
+
+        def forward(self, U):
+            z = getattr(self, names[0])(U)
+            z = getattr(self, names[1])(torch.relu(z) if relu else z)
+            M = torch.sigmoid(z) if sigmoid else z
+            F = (1 + M) * U if plus else M * U
+            return (M, F) if order == "MF" else (F, M)
+
+    return MyAttention
+
+
+@pytest.fixture(scope="module")
+def trained_attention():
+    from staner_lab.data.shipped import shipped_checkpoint
+    from staner_lab.training.checkpoint import load_model
+
+    return load_model(shipped_checkpoint()).sgaer.attention
+
+
+def test_attention_module_correct(trained_attention):
+    ok, out = _run(ex.check_attention_module, _attention_cls(), trained_attention)
+    assert ok and out.startswith(ex.OK), out
+
+    class Stub(torch.nn.Module):
+        def __init__(self, channels, hidden):
+            super().__init__()
+            raise NotImplementedError
+
+    ok, out = _run(ex.check_attention_module, Stub, trained_attention)
+    assert not ok and out.startswith(ex.NOT_DONE)
+
+
+@pytest.mark.parametrize("kwargs, keywords", [
+    ({"padding": 0}, ["padding=1"]),
+    ({"relu": False}, ["ReLU between the two convolutions"]),
+    ({"sigmoid": False}, ["raw score", "sigmoid"]),
+    ({"plus": False}, ['"1 +"']),
+    ({"names": ("conv_a", "conv_b")}, ["conv3x3.weight", "self.conv3x3"]),
+    ({"order": "FM"}, ["(F, M)"]),
+])
+def test_attention_module_typical_mistakes(trained_attention, kwargs, keywords):
+    _expect(ex.check_attention_module, _attention_cls(**kwargs), *keywords, extra=(trained_attention,))
+
+
+def test_attention_module_must_be_a_module(trained_attention):
+    _expect(ex.check_attention_module, lambda c, h: (lambda U: (U, U)), "nn.Module", extra=(trained_attention,))
+
+
+def _ce(z, y):
+    return torch.nn.functional.cross_entropy(z, y)
+
+
+def test_eq15():
+    assert _run(ex.check_eq15, lambda zG, zL, y: _ce(zG, y) + _ce(zL, y))[0]
+    naive = lambda zG, zL, y: -(torch.softmax(zG, -1).gather(1, y[:, None]).log().mean()
+                                + torch.softmax(zL, -1).gather(1, y[:, None]).log().mean())
+    _expect(ex.check_eq15, naive, "log-softmax", "ln 0")
+    _expect(ex.check_eq15, lambda zG, zL, y: (_ce(zG, y) + _ce(zL, y)) / 2, "averaged")
+    _expect(ex.check_eq15, lambda zG, zL, y: _ce(zG, y), "only Loss_G")
+    _expect(ex.check_eq15, lambda zG, zL, y: _ce(torch.softmax(zG, -1), y) + _ce(torch.softmax(zL, -1), y),
+            "softmax twice")
+    fused = lambda zG, zL, y: -(0.5 * torch.softmax(zG, -1) + 0.5 * torch.softmax(zL, -1)).gather(
+        1, y[:, None]).log().mean()
+    _expect(ex.check_eq15, fused, "fused P")
+
+
+def _train_step(zero_grad="first", backward=True, step=True, loss="eq15", report="before"):
+    from staner_lab import functional as F_
+
+    def fn(model, optimizer, peak, regions, y):
+        if zero_grad == "first":
+            optimizer.zero_grad()
+        out = model(peak, regions)
+        value = {"eq15": lambda: model.loss(out, y), "fused": lambda: F_.cross_entropy(out.P, y),
+                 "G": lambda: F_.cross_entropy_from_logits(out.logits_G, y)}[loss]()
+        if backward:
+            value.backward()
+        if zero_grad == "middle":
+            optimizer.zero_grad()
+        if step:
+            optimizer.step()
+        if report == "after":
+            with torch.no_grad():
+                return model.loss(model(peak, regions), y).item()
+        return value.item()
+
+    return fn
+
+
+def test_train_step_correct_and_not_done():
+    ok, out = _run(ex.check_train_step, _train_step())
+    assert ok and out.startswith(ex.OK), out
+    ok, out = _run(ex.check_train_step, _stub)
+    assert not ok and out.startswith(ex.NOT_DONE)
+
+
+@pytest.mark.parametrize("kwargs, keywords", [
+    ({"zero_grad": "never"}, ["zero_grad()", "added"]),
+    ({"step": False}, ["optimizer.step()"]),
+    ({"backward": False}, ["loss.backward()"]),
+    ({"zero_grad": "middle"}, ["between backward and step"]),
+    ({"loss": "fused"}, ["fused P", "Eq. 15"]),
+    ({"loss": "G"}, ["TLER branch did not move", "Loss_T"]),
+    ({"report": "after"}, ["before the update"]),
+])
+def test_train_step_typical_mistakes(kwargs, keywords):
+    _expect(ex.check_train_step, _train_step(**kwargs), *keywords)
+
+
+def _ig(rule="mid", factor="diff", reduce="mean", start="baseline"):
+    def fn(f, x, baseline, steps):
+        alphas = {"mid": (torch.arange(steps, dtype=x.dtype) + 0.5) / steps,
+                  "right": torch.arange(1, steps + 1, dtype=x.dtype) / steps,
+                  "left": torch.arange(steps, dtype=x.dtype) / steps,
+                  "at_x": torch.ones(1, dtype=x.dtype)}[rule]
+        s = baseline if start == "baseline" else torch.zeros_like(x)
+        path = (s + alphas.view(-1, *[1] * (x.dim() - 1)) * (x - s)).detach().requires_grad_(True)
+        f(path).sum().backward()
+        grad = path.grad.mean(0, keepdim=True) if reduce == "mean" else path.grad.sum(0, keepdim=True)
+        return {"diff": x - baseline, "x": x, "none": torch.ones_like(x), "neg": baseline - x}[factor] * grad
+
+    return fn
+
+
+def test_integrated_gradients_correct_rules():
+    for rule in ("mid", "left", "right"):
+        ok, out = _run(ex.check_integrated_gradients, _ig(rule))
+        assert ok and "completeness" in out, out
+    ok, out = _run(ex.check_integrated_gradients, _stub)
+    assert not ok and out.startswith(ex.NOT_DONE)
+
+
+@pytest.mark.parametrize("kwargs, keywords", [
+    ({"factor": "none"}, ["multiply it by (x - x')"]),
+    ({"factor": "x"}, ["multiplied by x", "(x - x')"]),
+    ({"reduce": "sum"}, ["summed", "average"]),
+    ({"factor": "neg"}, ["sign"]),
+    ({"rule": "at_x"}, ["gradient at x only"]),
+    ({"start": "zero"}, ["starts at 0", "baseline"]),
+])
+def test_integrated_gradients_typical_mistakes(kwargs, keywords):
+    _expect(ex.check_integrated_gradients, _ig(**kwargs), *keywords)
+
+
+@pytest.fixture(scope="module")
+def c2_c3_data():
+    from staner_lab.config import preset
+    from staner_lab.data.shipped import load_shipped_samples
+    from staner_lab.teaching.notebook import subset_subjects
+    from staner_lab.training.protocol import holdout_split
+
+    samples, class_names = load_shipped_samples(preset("classroom").inputs)
+    samples = subset_subjects(samples, 4)
+    train_idx, test_idx = holdout_split(samples, 0.25, seed=0)
+    return preset("classroom", class_names), [samples[i] for i in train_idx], [samples[i] for i in test_idx]
+
+
+def _variant_trainer(cfg, tmp_path, swap=False, full=False, score="held_out"):
+    from staner_lab.config import ablation_config
+    from staner_lab.data.dataset import StanerDataset
+    from staner_lab.models import STANER
+    from staner_lab.teaching.notebook import predictions, short_schedule
+    from staner_lab.training.loop import fit
+
+    def fn(variant, train, held_out, epochs):
+        torch.manual_seed(0)
+        v = {"C2": "C3", "C3": "C2"}[variant] if swap else variant
+        model = STANER(cfg if full else ablation_config(cfg, v))
+        result = fit(model, StanerDataset(train), None, short_schedule(epochs), tmp_path / f"{variant}-{swap}-{full}-{score}",
+                     progress=False)
+        return result.model, predictions(result.model, held_out if score == "held_out" else train).accuracy
+
+    return fn
+
+
+def test_c2_c3(c2_c3_data, tmp_path):
+    cfg, train, held_out = c2_c3_data
+    ok, out = _run(ex.check_c2_c3, _variant_trainer(cfg, tmp_path), train, held_out)
+    assert ok and out.startswith(ex.OK), out
+    _expect(ex.check_c2_c3, _variant_trainer(cfg, tmp_path, swap=True), "swapped", "TLER alone",
+            extra=(train, held_out))
+    _expect(ex.check_c2_c3, _variant_trainer(cfg, tmp_path, full=True), "full STANER", "ablation_config",
+            extra=(train, held_out))
+    _expect(ex.check_c2_c3, _variant_trainer(cfg, tmp_path, score="train"), "training people",
+            extra=(train, held_out))
+    ok, out = _run(ex.check_c2_c3, _stub, train, held_out)
+    assert not ok and out.startswith(ex.NOT_DONE)
+
+    def untrained(variant, train_, held_out_, epochs):
+        from staner_lab.config import ablation_config
+        from staner_lab.models import STANER
+        from staner_lab.teaching.notebook import predictions
+
+        model = STANER(ablation_config(cfg, variant))
+        return model, predictions(model, held_out_).accuracy
+
+    _expect(ex.check_c2_c3, untrained, "never seen a training batch", "fit", extra=(train, held_out))
+
+
+def test_no_hint_points_at_a_flat_index():
+    import inspect
+
+    from staner_lab.teaching.exercises import checking, fusion, interpretability, sgaer, tler, training
+
+    for module in (checking, fusion, interpretability, sgaer, tler, training):
+        assert "flat index" not in inspect.getsource(module), module.__name__

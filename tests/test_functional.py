@@ -27,6 +27,22 @@ def test_eq2_apply_attention_spatial_and_channel_broadcast():
     torch.testing.assert_close(Fn.apply_attention(U, M_channel)[0, 0], U[0, 0])
 
 
+def test_spatial_softmax_map_has_mean_one_and_makes_positions_compete():
+    scores = torch.tensor([[[[0.0, 0.0], [0.0, math.log(5.0)]]]])  # exp: 1, 1, 1, 5 -> softmax /8
+    M = Fn.spatial_softmax_map(scores)
+    torch.testing.assert_close(M, torch.tensor([[[[0.5, 0.5], [0.5, 2.5]]]]))
+    raised = scores.clone()
+    raised[..., 0, 0] = 3.0  # raising one position lowers every other one (sigmoid would not)
+    assert (Fn.spatial_softmax_map(raised)[..., 1, 1] < M[..., 1, 1]).all()
+    torch.testing.assert_close(Fn.spatial_softmax_map(torch.zeros(2, 1, 3, 4)), torch.ones(2, 1, 3, 4))
+
+
+def test_eq2_residual_replaces_the_one():
+    U, M = torch.full((1, 2, 1, 2), 2.0), torch.tensor([[[[0.0, 0.5]]]])
+    torch.testing.assert_close(Fn.apply_attention(U, M, residual=0.0), torch.tensor([[[[0.0, 1.0]], [[0.0, 1.0]]]]))
+    torch.testing.assert_close(Fn.apply_attention(U, M), Fn.apply_attention(U, M, residual=1.0))
+
+
 def test_eq3_softmax_hand_values_and_overflow():
     x = torch.tensor([[0.0, math.log(2.0), math.log(5.0)]])  # exp -> 1, 2, 5; sum 8
     torch.testing.assert_close(Fn.softmax(x), torch.tensor([[1 / 8, 2 / 8, 5 / 8]]))

@@ -57,6 +57,24 @@ def test_a_region_whose_cnn_is_switched_off_is_reported_dead_and_the_others_are_
     assert "DEAD" in format_report(report) and "dead: nose" in format_report(report)
 
 
+def test_attention_hidden_units_switched_off_are_reported_dead_and_m_goes_flat():
+    torch.manual_seed(0)
+    model = STANER(preset("classroom"))
+    peak, regions = model.example_inputs(batch_size=8, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(8) % 7
+    alive = health_report(model, peak, regions, labels).sgaer
+    assert alive.attention_dead_fraction < 0.5 and alive.M_spatial_std > 0
+    with torch.no_grad():
+        model.sgaer.attention.scores.conv3x3.bias.fill_(-1e3)
+    dead = health_report(model, peak, regions, labels).sgaer
+    assert dead.attention_dead_fraction == 1.0
+    assert dead.M_spatial_std == 0.0 and dead.M_min == dead.M_max  # every position: sigma(bias of conv1x1)
+    model.loss(model(peak, regions), labels).backward()  # no gradient reaches the module's weights again
+    att = model.sgaer.attention.scores
+    assert att.conv3x3.weight.grad.abs().max() == 0 and att.conv1x1.weight.grad.abs().max() == 0
+    assert "dead hidden units 100%" in format_report(health_report(model, peak, regions, labels))
+
+
 def test_health_report_numbers_match_a_direct_computation():
     torch.manual_seed(0)
     model = STANER(preset("classroom"))
@@ -256,6 +274,17 @@ def test_choose_alpha_picks_the_best_weight_and_keeps_one_half_on_ties():
     a = choose_alpha(P_G, P_L, labels)
     assert fused_accuracy(P_G, P_L, labels, a) == 1.0 and fused_accuracy(P_G, P_L, labels, 0.5) < 1.0
     assert choose_alpha(P_L, P_L, labels) == 0.5  # both equal: every α ties, the paper's 0.5 stays
+
+
+def test_choose_alpha_weighs_confidence_where_accuracy_ties():
+    from staner_lab.training.fusion import choose_alpha, fused_accuracy, fused_nll
+
+    labels = np.arange(70) % 7
+    P_L = np.eye(7)[labels] * 0.6 + 0.4 / 7  # right every time
+    P_G = np.full((70, 7), 1 / 7)  # says nothing: every α < 1 has the same accuracy
+    assert {fused_accuracy(P_G, P_L, labels, a) for a in (0.0, 0.5, 0.9)} == {1.0}
+    assert choose_alpha(P_G, P_L, labels) == 0.0  # but only α = 0 keeps the temporal branch's confidence
+    assert fused_nll(P_G, P_L, labels, 0.0) < fused_nll(P_G, P_L, labels, 0.5)
 
 
 def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subjects(tmp_path, shipped):

@@ -8,6 +8,7 @@ import torch
 from staner_lab import functional as Fn
 from staner_lab.config import REGIONS, VARIANTS, AttentionConfig, ablation_config, preset
 from staner_lab.models import STANER, VGGFrontEnd
+from staner_lab.models.attention import AttentionModule
 from staner_lab.models.vgg import CONV_NAMES
 
 
@@ -75,6 +76,18 @@ def test_channel_attention_reading_gives_a_per_channel_gate():
     it = model.forward_intermediates(*model.example_inputs(2))
     assert it.M.shape == (2, model.sgaer.frontend.out_channels, 1, 1)
     torch.testing.assert_close(it.F, (1 + it.M) * it.U)
+
+
+def test_attention_options_softmax_and_residual_reach_the_model():
+    base = preset("classroom")
+    att = dataclasses.replace(base.sgaer.attention, normalise="softmax", residual=0.0)
+    model = STANER(dataclasses.replace(base, sgaer=dataclasses.replace(base.sgaer, attention=att))).eval()
+    it = model.forward_intermediates(*model.example_inputs(2))
+    torch.testing.assert_close(it.M, Fn.spatial_softmax_map(model.sgaer.attention.scores(it.U)))
+    torch.testing.assert_close(it.M.mean(dim=(1, 2, 3)), torch.ones(2))
+    torch.testing.assert_close(it.F, it.M * it.U)
+    with pytest.raises(ValueError, match="softmax.*spatial"):
+        AttentionModule(8, AttentionConfig(kind="channel", hidden_channels=4, normalise="softmax"))
 
 
 def test_forward_equals_forward_intermediates_and_probabilities_sum_to_one():

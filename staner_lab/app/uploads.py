@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from staner_lab.config import InputConfig, PreprocessConfig
+from staner_lab.data.faces import FaceNotFoundError
 from staner_lab.data.readers import natural_key
 from staner_lab.explain.inspection import SequenceView, inspect_frames
 
@@ -32,6 +33,7 @@ __all__ = [
     "decode_video",
     "frames_from_uploads",
     "frames_view",
+    "no_face_message",
     "sniff_kind",
 ]
 
@@ -209,7 +211,7 @@ def frames_from_uploads(files: Sequence[tuple[str, bytes]], max_mb: float | None
         raise InputError("upload either one video or a set of images, not a video together with other files")
     if len(decoded) == 1 and len(decoded[0][1]) > 1:
         name, frames = decoded[0]
-        return frames, [f"{name}[frame {i}]" for i in range(len(frames))]
+        return frames, [f"{name}[frame {i + 1}]" for i in range(len(frames))]  # counted from 1, as on the page
     first_name, first = decoded[0]
     for name, f in decoded[1:]:
         if f.shape[1:] != first.shape[1:]:
@@ -228,5 +230,20 @@ def frames_view(frames: np.ndarray, names: Sequence[str], inputs: InputConfig, p
     """A view of uploaded frames with dlib landmarks (or the whole frame as the face box)."""
     if prep.landmarks == "given":
         raise InputError("uploads have no landmark files; use landmarks='dlib'")
-    return inspect_frames(frames, names, inputs, prep, sequence_id=source, source=source)
+    try:
+        return inspect_frames(frames, names, inputs, prep, sequence_id=source, source=source)
+    except FaceNotFoundError as exc:
+        raise InputError(no_face_message(exc, names)) from exc
+
+
+def no_face_message(exc: FaceNotFoundError, names: Sequence[str]) -> str:
+    """The page's wording of a missing face: frames counted from 1 and the sidebar checkbox to tick
+    (the library's message names ``whole_frame_face`` and a CLI flag)."""
+    k = exc.frame_index
+    name = names[k] if 0 <= k < len(names) else exc.name
+    file = name.split("[frame")[0] if name else None  # a video's frames are named "clip.mp4[frame 3]"
+    where = f"frame {k + 1} of {len(names)}" + (f" ({file})" if file else "")
+    return (f"no face found in {where}: dlib's detector finds frontal faces that are not too small. If the "
+            "frames are already cropped to the face, tick 'Frames are already cropped to the face' in the "
+            "sidebar, so the whole frame is taken as the face box.")
 

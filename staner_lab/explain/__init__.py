@@ -1,6 +1,6 @@
 """Attributions for STANER: which pixels of the peak face, which region and which frame drove P.
 
-Four modules, one concern each:
+Five modules, one concern each:
 
 - :mod:`staner_lab.explain.wrappers`: forward wrappers and baselines. :func:`forward_fn` returns
   the probabilities (B, K) of one branch (fused P, Eq. 14; P_G, Eq. 3; P_L, Eq. 12) as a function
@@ -16,6 +16,9 @@ Four modules, one concern each:
   correlation between the learned attention M and a map (:func:`attention_agreement`), the
   pointing game and the attribution mass inside the synthetic data's AU masks, after
   :func:`align_mask` has warped them into the aligned peak-face frame.
+- :mod:`staner_lab.explain.shapes`: the tensor shapes of a configuration, traced through a real
+  forward pass (:func:`~staner_lab.explain.shapes.traced_shapes`), for the architecture diagrams
+  and the notebooks' symbol tables.
 
 Adding an attribution method: a peak-face method is one more branch of ``peak_attribution`` in
 ``peak.py`` (and its name in ``PEAK_METHODS``, which the app's method picker lists); a method over

@@ -4,7 +4,8 @@ Eq. 1 reads M = sigma{Conv[w; AvgPool(U)]} and calls AvgPool "global average poo
 draws a 3x3 convolution followed by a 1x1 convolution "that integrates multi-channel information
 into a single channel": a spatial map. Both readings are here (``AttentionConfig.kind``):
 
-- ``SpatialAttentionScores`` (default): 3x3 conv -> ReLU -> 1x1 conv to one channel; M (B, 1, H, W).
+- ``SpatialAttentionScores`` (default): 3x3 conv (-> batch norm) -> ReLU -> 1x1 conv to one channel;
+  M (B, 1, H, W).
 - ``ChannelAttentionScores``: global average pool -> 1x1 conv -> ReLU -> 1x1 conv; M (B, C, 1, 1).
 
 Either way the sigmoid (Eq. 1) and F = (1 + M) (x) U (Eq. 2) come from ``staner_lab.functional``.
@@ -23,14 +24,20 @@ __all__ = ["AttentionModule", "ChannelAttentionScores", "SpatialAttentionScores"
 class SpatialAttentionScores(nn.Module):
     """Fig. 3: (B, C, H, W) -> scores (B, 1, H, W), before the sigmoid."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, hidden: int, batch_norm: bool = False, he_init: bool = False) -> None:
         super().__init__()
         self.conv3x3 = nn.Conv2d(channels, hidden, kernel_size=3, padding=1)  # wider receptive field
+        self.norm = nn.BatchNorm2d(hidden) if batch_norm else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
         self.conv1x1 = nn.Conv2d(hidden, 1, kernel_size=1)  # channels -> one map
+        if he_init:  # as the front end: activations keep their scale, so scores spread over positions
+            nn.init.kaiming_normal_(self.conv3x3.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.kaiming_normal_(self.conv1x1.weight, mode="fan_in", nonlinearity="linear")
+            nn.init.zeros_(self.conv3x3.bias)
+            nn.init.zeros_(self.conv1x1.bias)
 
     def forward(self, U: Tensor) -> Tensor:
-        return self.conv1x1(self.relu(self.conv3x3(U)))
+        return self.conv1x1(self.relu(self.norm(self.conv3x3(U))))
 
 
 class ChannelAttentionScores(nn.Module):
@@ -60,13 +67,19 @@ class AttentionModule(nn.Module):
     def __init__(self, channels: int, config: AttentionConfig) -> None:
         super().__init__()
         self.kind = config.kind
+        self.normalise, self.residual = config.normalise, config.residual
+        if config.normalise == "softmax" and config.kind != "spatial":
+            raise ValueError("AttentionConfig.normalise='softmax' makes positions compete; it needs kind "
+                             f"'spatial', got {config.kind!r}")
         if config.kind == "spatial":
-            self.scores = SpatialAttentionScores(channels, config.hidden_channels)
+            self.scores = SpatialAttentionScores(channels, config.hidden_channels, config.batch_norm,
+                                                 config.he_init)
         elif config.kind == "channel":
             self.scores = ChannelAttentionScores(channels, config.hidden_channels)
         else:
             raise ValueError(f"AttentionModule needs kind 'spatial' or 'channel', got {config.kind!r}")
 
     def forward(self, U: Tensor) -> tuple[Tensor, Tensor]:
-        M = Fn.attention_map(self.scores(U))  # Eq. 1
-        return M, Fn.apply_attention(U, M)  # Eq. 2
+        scores = self.scores(U)
+        M = Fn.attention_map(scores) if self.normalise == "sigmoid" else Fn.spatial_softmax_map(scores)  # Eq. 1
+        return M, Fn.apply_attention(U, M, self.residual)  # Eq. 2

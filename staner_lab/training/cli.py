@@ -125,6 +125,41 @@ def _device(args) -> str:
     return str(resolve_device(args.device))
 
 
+def _add_executor_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("executor (docs/cluster.md)")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: the runs one after another here (default); ray: one Ray task per (variant, seed, "
+                        "fold) run (needs pip install -e '.[cluster]')")
+    g.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --executor ray: an existing Ray cluster (auto, HOST:PORT or ray://HOST:10001); "
+                        "default: start a local Ray instance on this machine. --out must be a folder every node "
+                        "sees at the same path")
+    g.add_argument("--gpus-per-run", type=float, default=None, metavar="G",
+                   help="GPUs each run reserves (0.5: two runs share a card; default 1 when the cluster has "
+                        "GPUs and --device is not cpu, else 0)")
+    g.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
+                   help="CPUs each run reserves, also its torch threads (default 1)")
+    g.add_argument("--max-retries", type=int, default=3, metavar="N",
+                   help="how often a run whose task failed or whose worker or node died is started again; "
+                        "it resumes from its last checkpoint (default 3)")
+
+
+def _executor(args):
+    """(executor, device): the Ray executor resolves "auto" on the node that runs each task."""
+    if args.executor == "local":
+        given = [f for f, v in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to --executor ray")
+        return None, _device(args)
+    from staner_lab.training.executors import RayExecutor, import_ray
+
+    import_ray()  # the clear error before any data is read
+    if args.device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device {args.device}: with --executor ray use auto, cpu or cuda (Ray assigns the card)")
+    return RayExecutor(address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+                       max_retries=args.max_retries), args.device
+
+
 def _train(args) -> int:
     from staner_lab.training.protocol import train_run
 
@@ -143,11 +178,12 @@ def _train(args) -> int:
 def _cv(args) -> int:
     from staner_lab.training.protocol import cross_validate
 
+    executor, device = _executor(args)
     samples, class_names = _load_data(args, _model_config(args))
     cfg = _model_config(args, class_names, args.variant)
-    res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out, _device(args),
+    res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out, device,
                          not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data),
-                         workers=args.workers, seeds=args.seeds)
+                         workers=args.workers, seeds=args.seeds, executor=executor)
     over = f" over {len(res['seeds'])} seeds x {args.folds} folds" if len(res["seeds"]) > 1 else ""
     print(f"{cfg.variant}: {args.folds}-fold subject-independent accuracy{over} "
           f"{100 * res['accuracy_mean']:.2f}% ± {100 * res['accuracy_std']:.2f} -> {args.out / 'results.json'}")
@@ -157,11 +193,12 @@ def _cv(args) -> int:
 def _ablate(args) -> int:
     from staner_lab.training.protocol import ablate
 
+    executor, device = _executor(args)
     samples, class_names = _load_data(args, _model_config(args))
     base = _model_config(args, class_names)
-    ablate(samples, class_names, base, _train_config(args), args.folds, args.out, args.variants, _device(args),
+    ablate(samples, class_names, base, _train_config(args), args.folds, args.out, args.variants, device,
            not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data), workers=args.workers,
-           seeds=args.seeds)
+           seeds=args.seeds, executor=executor)
     print((args.out / "table1.md").read_text())
     return 0
 
@@ -256,6 +293,7 @@ def add_training_parsers(sub) -> None:
     cv.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
     cv.add_argument("--variant", choices=VARIANTS, default="STANER")
     _add_seeds_arg(cv)
+    _add_executor_args(cv)
     cv.set_defaults(func=_cv)
 
     ab = sub.add_parser("ablate", help="Table 1: C1, C2, C3, C4 and STANER on the same folds",
@@ -268,6 +306,7 @@ def add_training_parsers(sub) -> None:
     ab.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
     ab.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     _add_seeds_arg(ab)
+    _add_executor_args(ab)
     ab.set_defaults(func=_ablate)
 
     ev = sub.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint on a dataset")

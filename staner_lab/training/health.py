@@ -17,7 +17,9 @@ drops out of F' (Eq. 11). These numbers make that visible, per branch and per re
 - **gate spread over time**: how much the mean of each gate moves from frame to frame (std over
   t of the batch- and unit-averaged gate). Zero = the LSTM does the same thing at every step, i.e.
   it does not see the sequence change.
-- **attention**: the range and spread of M (Eq. 1). A map near constant is a "flat wash".
+- **attention**: the range and spread of M (Eq. 1), and the fraction of the attention module's
+  hidden units (after its ReLU) that are dead. A map near constant is a "flat wash"; with its hidden
+  units dead, M is the same for every face and gets no gradient.
 - **gradient norms**: the L2 norm of the gradient of the joint loss (Eq. 15) with respect to the
   parameters of each part. A branch with a tiny norm is not learning.
 
@@ -78,6 +80,7 @@ class SGAERHealth:
     M_min: float | None  # None without attention
     M_max: float | None
     M_spatial_std: float | None  # std of M over positions, averaged over the batch
+    attention_dead_fraction: float | None  # hidden units of the spatial attention module that never fire
     F_G_scale: float
     F_G_dead_fraction: float
     grad_norm_frontend: float | None
@@ -152,6 +155,16 @@ def health_report(model: STANER, peak: Tensor | None, regions: dict[str, Tensor]
         model.train(was_training)
 
 
+def _attention_dead_fraction(attention, U: Tensor) -> float | None:
+    """Dead fraction of the spatial attention module's hidden channels on this batch (eval mode)."""
+    scores = getattr(attention, "scores", None)
+    if scores is None or not hasattr(scores, "conv3x3"):
+        return None  # no attention, or the channel reading (a bottleneck on pooled U)
+    with torch.no_grad():
+        hidden = scores.relu(scores.norm(scores.conv3x3(U.detach())))
+    return _dead_fraction(hidden.transpose(1, -1))  # units = channels
+
+
 def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
     sgaer = None
     if it.sgaer is not None:
@@ -161,6 +174,7 @@ def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
             U_scale=_std(g.U), U_dead_fraction=_dead_fraction(g.U.transpose(1, -1)),  # units = channels
             M_min=None if M is None else float(M.min()), M_max=None if M is None else float(M.max()),
             M_spatial_std=None if M is None else float(M.flatten(1).std(dim=1).mean()),
+            attention_dead_fraction=_attention_dead_fraction(s.attention, g.U),
             F_G_scale=_std(g.F_G), F_G_dead_fraction=_dead_fraction(g.F_G),
             grad_norm_frontend=_grad_norm(s.frontend.parameters()),
             grad_norm_attention=_grad_norm(s.attention.parameters()) if s.attention is not None else None,
@@ -204,6 +218,7 @@ def flat_row(report: HealthReport) -> dict[str, float]:
     row["sgaer_U_dead"] = s.U_dead_fraction if s else nan
     row["sgaer_M_min"] = s.M_min if s and s.M_min is not None else nan
     row["sgaer_M_max"] = s.M_max if s and s.M_max is not None else nan
+    row["sgaer_attention_dead"] = s.attention_dead_fraction if s and s.attention_dead_fraction is not None else nan
     row["sgaer_grad"] = (s.grad_norm_frontend or 0.0) if s else nan
     for r in REGIONS:
         h = report.regions.get(r)
@@ -243,7 +258,9 @@ def format_report(report: HealthReport) -> str:
                   f"  U: scale {_fmt(s.U_scale)}, dead channels {s.U_dead_fraction:.0%}"
                   + ("   DEAD" if s.dead else ""),
                   "  M: " + ("no attention (C1/C4)" if s.M_min is None else
-                             f"range {s.M_min:.2f}-{s.M_max:.2f}, spread over positions {s.M_spatial_std:.3f}"),
+                             f"range {s.M_min:.2f}-{s.M_max:.2f}, spread over positions {s.M_spatial_std:.3f}"
+                             + ("" if s.attention_dead_fraction is None else
+                                f", dead hidden units {s.attention_dead_fraction:.0%}")),
                   f"  F_G: scale {_fmt(s.F_G_scale)}, dead units {s.F_G_dead_fraction:.0%}",
                   (f"  gradient norms: front end {_fmt(s.grad_norm_frontend)}, attention "
                    f"{_fmt(s.grad_norm_attention)}, head {_fmt(s.grad_norm_head)}")]

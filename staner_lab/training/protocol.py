@@ -12,6 +12,9 @@ With several seeds (``seeds=[0, 1, 2]``) each seed reruns the whole k-fold proto
 folds (``subject_kfold(samples, k, seed)``) and its own initialisation, shuffling and flips, in
 ``RUN/seed_S/`` (itself a complete single-seed run folder: results.json, metrics.csv, fold_K/); RUN/
 then holds the results over all seeds x folds. With one seed the layout is the one above.
+
+The grid of (variant, seed, fold) runs goes to an executor (:mod:`staner_lab.training.executors`):
+one after another in this process by default, or one Ray task per run; the files are the same.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, mean_s
 from staner_lab.models.staner import STANER
 from staner_lab.models.vgg import load_vgg16_weights
 from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.executors import FoldRun, LocalExecutor
 from staner_lab.training.fusion import choose_alpha
 from staner_lab.training.loop import fit, predict
 from staner_lab.training.results import (
@@ -70,6 +74,7 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
     done = fold_dir / "result.json"
     if resume and done.exists():
         return json.loads(done.read_text())
+    t0 = time.perf_counter()
     fit_idx, select_idx = np.asarray(train_idx), np.zeros(0, np.int64)
     if train_cfg.select_fraction > 0:  # model selection on training subjects, never on the test fold
         rel_fit, rel_select = holdout_split([samples[i] for i in train_idx], train_cfg.select_fraction,
@@ -101,6 +106,8 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
         "selection_subjects": sorted({samples[i].subject for i in select_idx}),
         "best_epoch": result.best_epoch,
         "alpha": alpha if alpha is not None else config.alpha,
+        "device": str(device),
+        "seconds": time.perf_counter() - t0,
     }
     atomic_write_text(done, json.dumps(fold_result, indent=1))
     return fold_result
@@ -131,7 +138,7 @@ def _check_layout(out: Path, nested: bool, resume: bool) -> None:
 
 def _cv_summary(class_names: Sequence[str], config: StanerConfig, train_cfg: TrainConfig, folds: int,
                 per_seed: Sequence[tuple[int, list[dict[str, Any]]]], data: str, device: str,
-                wall_time_s: float) -> dict[str, Any]:
+                wall_time_s: float, executor: str) -> dict[str, Any]:
     """results.json of a CV run over the seeds in ``per_seed`` ((seed, fold results) pairs)."""
     every = [(s, k, f) for s, fold_results in per_seed for k, f in enumerate(fold_results)]
     cm = np.sum([np.array(f["confusion_matrix"]) for _, _, f in every], axis=0)
@@ -164,7 +171,8 @@ def _cv_summary(class_names: Sequence[str], config: StanerConfig, train_cfg: Tra
         "folds_per_seed": folds,
         "per_seed": per_seed_summary,
         "versions": versions(),
-        "device": str(device),
+        "device": ", ".join(sorted({str(f.get("device", device)) for _, _, f in every})),
+        "executor": executor,
         "wall_time_s": wall_time_s,
     }
 
@@ -180,47 +188,62 @@ def _write_cv(out: Path, results: dict[str, Any], per_seed: Sequence[tuple[int, 
         save_confusion_figures(np.array(results["confusion_matrix"]), class_names, out / "confusion", title=title)
 
 
+def _fold_runs(samples: Sequence[Sample], config: StanerConfig, train_cfg: TrainConfig, folds: int, out: Path,
+               seeds: Sequence[int]) -> list[FoldRun]:
+    """The runs of one variant: seeds x folds, each seed with its own folds (``subject_kfold``)."""
+    nested = len(seeds) > 1
+    runs = []
+    for seed in seeds:
+        seed_dir = out / f"seed_{seed}" if nested else out
+        for k, (train_idx, test_idx) in enumerate(subject_kfold(samples, folds, seed)):
+            runs.append(FoldRun(config.variant, seed, k, folds, config, dataclasses.replace(train_cfg, seed=seed),
+                                np.asarray(train_idx), np.asarray(test_idx), seed_dir / f"fold_{k}", nested))
+    return runs
+
+
+def _write_variant(out: Path, runs: Sequence[FoldRun], fold_results: Sequence[dict[str, Any]],
+                   class_names: Sequence[str], config: StanerConfig, train_cfg: TrainConfig, folds: int,
+                   seeds: Sequence[int], data: str, device: str, figures: bool, wall_time_s: float | None,
+                   executor: str) -> dict[str, Any]:
+    """results.json, metrics.csv and the confusion figures of one variant (and of each of its seeds)."""
+    per_seed = [(s, [f for r, f in zip(runs, fold_results) if r.seed == s]) for s in seeds]
+    seconds = (lambda fs: float(sum(f.get("seconds", 0.0) for f in fs)))  # time spent in the runs
+    if len(seeds) > 1:
+        for seed, fs in per_seed:
+            one = _cv_summary(class_names, config, dataclasses.replace(train_cfg, seed=seed), folds, [(seed, fs)],
+                              data, device, seconds(fs), executor)
+            _write_cv(out / f"seed_{seed}", one, [(seed, fs)], class_names, figures,
+                      f"{config.variant}, seed {seed}: summed over {folds} folds")
+    results = _cv_summary(class_names, config, train_cfg, folds, per_seed, data, device,
+                          seconds(fold_results) if wall_time_s is None else wall_time_s, executor)
+    _write_cv(out, results, per_seed, class_names, figures,
+              f"{config.variant}: summed over {folds} folds" if len(seeds) == 1
+              else f"{config.variant}: summed over {len(seeds)} seeds x {folds} folds")
+    return results
+
+
 def cross_validate(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
                    train_cfg: TrainConfig, folds: int, out: str | Path, device: str = "cpu", amp: bool = True,
                    resume: bool = False, overwrite: bool = False, progress: bool = True,
                    data: str = "", figures: bool = True, workers: int = 0, seeds: Sequence[int] | None = None,
-                   _checked: bool = False) -> dict[str, Any]:
+                   executor: Any = None) -> dict[str, Any]:
     """Subject-independent k-fold CV; writes and returns the results dict (see module docstring).
 
     ``seeds`` (default: ``[train_cfg.seed]``) repeats the whole protocol once per seed, each with its
     own folds and initialisation; with two or more the folds go to ``RUN/seed_S/fold_K/`` and
     ``accuracy_mean`` / ``accuracy_std`` are over all seeds x folds (``per_seed`` has each seed's).
+    ``executor``: who runs the seeds x folds (default :class:`~staner_lab.training.executors.LocalExecutor`;
+    or a :class:`~staner_lab.training.executors.RayExecutor`).
     """
     seeds = _check_seeds(seeds, train_cfg.seed)
-    out = Path(out) if _checked else prepare_run_dir(out, overwrite, resume)
-    nested = len(seeds) > 1
-    _check_layout(out, nested, resume)
+    executor = executor or LocalExecutor()
+    out = prepare_run_dir(out, overwrite, resume).resolve()
+    _check_layout(out, len(seeds) > 1, resume)
     t0 = time.perf_counter()
-    per_seed = []
-    for seed in seeds:
-        seed_cfg = dataclasses.replace(train_cfg, seed=seed)
-        seed_dir = out / f"seed_{seed}" if nested else out
-        seed_dir.mkdir(exist_ok=True)
-        t_seed = time.perf_counter()
-        splits = subject_kfold(samples, folds, seed)
-        fold_results = []
-        for k, (train_idx, test_idx) in enumerate(splits):
-            if progress:
-                print(f"[{config.variant}]" + (f" seed {seed}," if nested else "")
-                      + f" fold {k + 1}/{folds}: {len(train_idx)} train, {len(test_idx)} test sequences")
-            fold_results.append(run_fold(samples, train_idx, test_idx, config, seed_cfg, seed_dir / f"fold_{k}",
-                                          device, amp, resume, progress, workers))
-        per_seed.append((seed, fold_results))
-        if nested:
-            one = _cv_summary(class_names, config, seed_cfg, folds, per_seed[-1:], data, device,
-                              time.perf_counter() - t_seed)
-            _write_cv(seed_dir, one, per_seed[-1:], class_names, figures,
-                      f"{config.variant}, seed {seed}: summed over {folds} folds")
-    results = _cv_summary(class_names, config, train_cfg, folds, per_seed, data, device, time.perf_counter() - t0)
-    _write_cv(out, results, per_seed, class_names, figures,
-              f"{config.variant}: summed over {folds} folds" if not nested
-              else f"{config.variant}: summed over {len(seeds)} seeds x {folds} folds")
-    return results
+    runs = _fold_runs(samples, config, train_cfg, folds, out, seeds)
+    fold_results = executor.run(runs, samples, device, amp, resume, progress, workers)
+    return _write_variant(out, runs, fold_results, class_names, config, train_cfg, folds, seeds, data, device,
+                          figures, time.perf_counter() - t0, executor.name)
 
 
 def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
@@ -257,23 +280,31 @@ def ablate(samples: Sequence[Sample], class_names: Sequence[str], base: StanerCo
            train_cfg: TrainConfig, folds: int, out: str | Path, variants: Sequence[str] = VARIANTS,
            device: str = "cpu", amp: bool = True, resume: bool = False, overwrite: bool = False,
            progress: bool = True, data: str = "", workers: int = 0,
-           seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+           seeds: Sequence[int] | None = None, executor: Any = None) -> list[dict[str, Any]]:
     """Table 1: every variant on the same subject-independent folds; writes table1.md and .csv.
 
-    With ``seeds`` each variant is a multi-seed :func:`cross_validate` in ``RUN/<variant>/`` (folds in
+    With ``seeds`` each variant is a multi-seed cross-validation in ``RUN/<variant>/`` (folds in
     ``RUN/<variant>/seed_S/fold_K/``); for a seed, every variant gets the same folds, so the claims of
     the paper are tested on fold pairs (:func:`staner_lab.training.results.table1_claims`). Each row
-    also carries ``claims``: those in which its variant is the better side.
+    also carries ``claims``: those in which its variant is the better side. The whole grid of
+    variants x seeds x folds goes to ``executor`` at once (default: one after another, here).
     """
     seeds = _check_seeds(seeds, train_cfg.seed)
-    out = prepare_run_dir(out, overwrite, resume)
-    rows = []
+    executor = executor or LocalExecutor()
+    out = prepare_run_dir(out, overwrite, resume).resolve()
+    plan = []
     for variant in variants:
         cfg = ablation_config(base, variant)
         vdir = prepare_run_dir(out / variant, overwrite, resume)
-        res = cross_validate(samples, class_names, cfg, train_cfg, folds, vdir, device, amp, resume, overwrite,
-                             progress, data, workers=workers, seeds=seeds, _checked=True)
-        rows.append({"method": variant, "accuracy_mean": res["accuracy_mean"], "accuracy_std": res["accuracy_std"],
+        _check_layout(vdir, len(seeds) > 1, resume)
+        plan.append((cfg, vdir, _fold_runs(samples, cfg, train_cfg, folds, vdir, seeds)))
+    every = [run for _, _, runs in plan for run in runs]
+    fold_results = dict(zip(map(id, every), executor.run(every, samples, device, amp, resume, progress, workers)))
+    rows = []
+    for cfg, vdir, runs in plan:
+        res = _write_variant(vdir, runs, [fold_results[id(r)] for r in runs], class_names, cfg, train_cfg, folds,
+                             seeds, data, device, True, None, executor.name)
+        rows.append({"method": cfg.variant, "accuracy_mean": res["accuracy_mean"], "accuracy_std": res["accuracy_std"],
                      "folds": folds, "seeds": list(seeds), "fold_accuracies": [f["accuracy"] for f in res["folds"]],
                      "pairs": [[f["seed"], f["fold"]] for f in res["folds"]],
                      "test_sizes": [f["test_size"] for f in res["folds"]],

@@ -23,14 +23,17 @@ def _over_face(peak: np.ndarray, grid: np.ndarray, title: str, **heatmap) -> go.
 
 
 def attention_figure(peak: np.ndarray, M: np.ndarray, opacity: float = 0.5, smooth: bool = False,
-                     title: str = "Attention map M over the peak face") -> go.Figure:
+                     title: str = "Attention map M over the peak face", own_range: bool = False) -> go.Figure:
     """M (h, w) in [0, 1] (cividis) over the aligned peak face (S, S) with adjustable opacity.
 
-    Each cell of M covers S/w x S/h face pixels; ``smooth`` interpolates between cells.
+    Each cell of M covers S/w x S/h face pixels; ``smooth`` interpolates between cells; ``own_range``
+    stretches the colours over M's min ... max instead of 0 ... 1 (a narrow range then shows its contrast).
     """
     M = np.asarray(M, dtype=float)
-    return _over_face(np.asarray(peak), M, f"{title}<br><sup>M ranges {M.min():.2f}–{M.max():.2f}</sup>",
-                      colorscale="Cividis", zmin=0.0, zmax=1.0, opacity=float(opacity),
+    zmin, zmax = (M.min(), M.max()) if own_range else (0.0, 1.0)
+    scale = f", colours over {zmin:.2f}–{zmax:.2f}" if own_range else ""
+    return _over_face(np.asarray(peak), M, f"{title}<br><sup>M ranges {M.min():.2f}–{M.max():.2f}{scale}</sup>",
+                      colorscale="Cividis", zmin=float(zmin), zmax=float(zmax), opacity=float(opacity),
                       zsmooth="best" if smooth else False, colorbar={"title": {"text": "M"}},
                       hovertemplate="M = %{z:.2f}<extra></extra>")
 

@@ -37,7 +37,10 @@ def probability_figure(class_names: Sequence[str], P: np.ndarray, alpha: float, 
     layout = {"barmode": "group", "bargap": 0.22, "bargroupgap": 0.0,
               "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
               "xaxis": {"title": {"text": "probability"}, "range": [0, 1.1], "dtick": 0.2},
-              "yaxis": {"autorange": "reversed"}, "margin": {"t": 120}}
+              "yaxis": {"autorange": "reversed"}, "margin": {"t": 120},
+              "annotations": [{"text": "✓ = the true class", "xref": "paper", "yref": "paper", "x": 1, "y": 0,
+                               "xanchor": "right", "yanchor": "top", "yshift": -36, "showarrow": False}]
+              if true_label in names else []}
     title = f"The two branches' votes and the fused P: O = {names[k]}"
     return figure(traces, layout, title, height=max(420, 52 * len(names) + 190))
 

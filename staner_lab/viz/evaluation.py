@@ -7,18 +7,31 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from staner_lab.viz._style import figure, style
+from staner_lab.viz._style import FONT_SIZE, figure, style
 from staner_lab.viz.confusion import confusion_figure
 
 __all__ = ["ablation_figure", "confusion_pair", "recall_figure"]
 
 
 def confusion_pair(cm: np.ndarray, class_names: Sequence[str], title: str = "") -> tuple[go.Figure, go.Figure]:
-    """The same (K, K) confusion matrix twice: counts, and normalised by row (recall on the diagonal)."""
+    """The same (K, K) confusion matrix twice: counts, and normalised by row (recall on the diagonal).
+
+    Sized for a projector: cell text at the figure's font size (the normalised matrix shows only the
+    fraction; the counts are beside it), axis titles set apart from the class names, whole counts on
+    the colour bar.
+    """
+    cm = np.asarray(cm)
     counts = confusion_figure(cm, class_names, normalise=False, title=f"Counts{title}")
     rows = confusion_figure(cm, class_names, normalise=True, title=f"Normalised by row{title}")
+    total = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, total, out=np.zeros(cm.shape), where=total > 0)
+    rows.update_traces(text=[["0" if v == 0 else f"{v:.2f}" for v in row] for row in frac])
+    counts.update_traces(colorbar={"dtick": max(1, int(np.ceil(cm.max() / 5)))})
     for fig in (counts, rows):
         style(fig)
+        fig.update_traces(textfont={"size": FONT_SIZE})
+        fig.update_xaxes(title={"standoff": 24}, tickangle=-45)
+        fig.update_yaxes(title={"standoff": 24})
         fig.update_layout(width=None, height=620, margin={"l": 10, "r": 10, "t": 80, "b": 10})
     return counts, rows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -40,8 +41,9 @@ def training_curves_figure(rows: Sequence[Mapping[str, float]], title: str = "Tr
             traces.append(go.Scatter(x=x, y=y, mode="lines+markers", name="train" if split == "train" else "held-out",
                                      legendgroup=split, showlegend=k == 0, marker={"size": 8},
                                      line={"color": colour, "dash": dash, "width": 4}, **axis(k)))
-    for sfx in ("", "2"):
-        layout[f"xaxis{sfx}"]["title"] = {"text": "epoch"}
+    epochs = len({int(r["epoch"]) for r in rows})
+    for sfx in ("", "2"):  # whole epochs only: at most about ten ticks, never 1.5
+        layout[f"xaxis{sfx}"].update(title={"text": "epoch"}, tick0=1, dtick=max(1, math.ceil(epochs / 10)))
     layout["yaxis2"]["range"] = [0, 1.02]
     suffix = f" (mean over {len(folds)} folds)" if len(folds) > 1 else ""
     return figure(traces, layout, title + suffix, height=460)

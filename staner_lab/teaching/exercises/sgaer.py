@@ -9,9 +9,19 @@ import torch
 from torch import Tensor
 
 from staner_lab import functional as Fn
-from staner_lab.teaching.exercises.checking import DTYPE, Mismatch, call, close, gen, report, shape, tensor
+from staner_lab.teaching.exercises.checking import (
+    DTYPE,
+    Mismatch,
+    NotDone,
+    call,
+    close,
+    gen,
+    report,
+    shape,
+    tensor,
+)
 
-__all__ = ["check_cross_entropy", "check_eq2", "check_global_pool", "check_softmax"]
+__all__ = ["check_attention_module", "check_cross_entropy", "check_eq2", "check_global_pool", "check_softmax"]
 
 
 def check_eq2(student_fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
@@ -70,9 +80,10 @@ def _eq2_hint(out: Tensor, U: Tensor, M: Tensor, case: str) -> str:
     for value, hint in mistakes:
         if close(out, value):
             return f"on {case}: {hint}"
-    where = (out - Fn.apply_attention(U, M)).abs().argmax().item()
-    return (f"on {case} your F differs from (1 + M) ⊗ U (largest error at flat index {where}). "
-            "Check: with M = 0, F must equal U; with M = 1, F must equal 2U.")
+    err = (out - Fn.apply_attention(U, M)).abs().max().item()
+    return (f"on {case} your F differs from (1 + M) ⊗ U by up to {err:.3g}, and it is none of the usual slips "
+            "(M ⊗ U, U + M, (1 - M) ⊗ U, 1 + M ⊗ U, a second sigmoid). Check by hand: with M = 0, F must equal U; "
+            "with M = 1, F must equal 2U.")
 
 
 def check_global_pool(student_fn: Callable[[Tensor], Tensor]) -> bool:
@@ -180,3 +191,104 @@ def check_cross_entropy(student_fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         return "Eq. 4 (cross-entropy, mean over the batch) matches staner_lab.functional.cross_entropy."
 
     return report("Eq. 4", body)
+
+
+def _load_trained(module: torch.nn.Module, trained: torch.nn.Module) -> None:
+    """Load the trained attention weights, with or without the library's ``scores.`` prefix."""
+    try:
+        module.load_state_dict(trained.state_dict())
+        return
+    except RuntimeError:
+        pass
+    try:
+        module.load_state_dict(trained.scores.state_dict())
+    except RuntimeError:
+        keys = {k: tuple(v.shape) for k, v in trained.scores.state_dict().items()}
+        yours = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        if set(yours) == set(keys):
+            raise Mismatch(f"the trained weights do not fit your layers' sizes: they are {keys}, yours {yours}. "
+                           "conv3x3 is nn.Conv2d(channels, hidden, kernel_size=3, padding=1) and conv1x1 "
+                           "nn.Conv2d(hidden, 1, kernel_size=1).") from None
+        raise Mismatch(f"the trained weights do not load into your module: they are stored as {keys}, your module "
+                       f"has {yours or 'no parameters'}. Name the layers self.conv3x3 and self.conv1x1 (an "
+                       "nn.ReLU has no weights) so that load_state_dict finds them.") from None
+
+
+def check_attention_module(student_cls: type, trained: torch.nn.Module) -> bool:
+    """Fig. 3 and Eq. 1-2 as a module: ``student_cls(channels, hidden)`` with layers ``conv3x3`` and ``conv1x1``,
+    ``forward(U) -> (M, F)``, loaded with the weights of ``trained`` (the library's spatial
+    :class:`~staner_lab.models.AttentionModule`, e.g. ``model.sgaer.attention`` of the shipped checkpoint).
+
+    The student's module, with the trained weights, must give the library's M and F on random U of
+    two sizes (one not square).
+    """
+    import copy
+
+    def body() -> str:
+        if student_cls is None or student_cls is Ellipsis:
+            raise NotDone("MyAttention is not defined yet; write it in the exercise cell above")
+        conv = trained.scores.conv3x3
+        C, hidden = conv.in_channels, conv.out_channels
+        module = call(student_cls, (C, hidden), f"MyAttention({C}, {hidden})", "your attention module")
+        if not isinstance(module, torch.nn.Module):
+            raise Mismatch("MyAttention must subclass torch.nn.Module (class MyAttention(nn.Module), and call "
+                           "super().__init__() first) so that it holds parameters and loads a state_dict.")
+        _load_trained(module, trained)
+        module, ref = module.to(DTYPE).eval(), copy.deepcopy(trained).to(DTYPE).eval()
+        g = gen(12)
+        cases = [("U of shape (2, C, 8, 8)", torch.randn(2, C, 8, 8, generator=g, dtype=DTYPE).relu() * 2),
+                 ("U of shape (1, C, 5, 7), not square", torch.randn(1, C, 5, 7, generator=g, dtype=DTYPE).relu())]
+        for case, U in cases:
+            U_in = U.clone()
+            with torch.no_grad():
+                got = call(module, (U_in,), case, "your module's forward",
+                           "M must keep U's H x W to broadcast in Eq. 2: the 3x3 convolution needs padding=1")
+                M_want, F_want = ref(U)
+            if not torch.equal(U_in, U):
+                raise Mismatch(f"your forward changed U in place on {case} (an in-place ReLU on U, or `U *= ...`); "
+                               "F = (1 + M) ⊗ U needs the unchanged U.")
+            if isinstance(got, Tensor):
+                which = "F" if close(got, F_want) else "M" if close(got, M_want) else "one tensor"
+                raise Mismatch(f"your forward returns {which}; return the pair (M, F), as the library's module does.")
+            if not (isinstance(got, (tuple, list)) and len(got) == 2):
+                raise Mismatch(f"forward should return the pair (M, F), got {type(got).__name__}")
+            M, F = tensor(got[0], case, "M"), tensor(got[1], case, "F")
+            if close(M, M_want) and close(F, F_want):
+                continue
+            if close(M, F_want) and close(F, M_want):
+                raise Mismatch("you return (F, M); return (M, F): the map first, then the weighted features.")
+            if M.shape != M_want.shape:
+                hint = (" The 3x3 convolution needs padding=1 to keep H x W." if M.shape[-2:] == (
+                    U.shape[-2] - 2, U.shape[-1] - 2) else "")
+                raise Mismatch(f"on {case} M has shape {shape(M)}, expected one weight per position "
+                               f"{shape(M_want)}.{hint}")
+            if not close(M, M_want):
+                raise Mismatch(_attention_map_hint(M, U, ref, case))
+            raise Mismatch("M is right; F is not. " + _eq2_hint(F, U, M_want, case))
+        return (f"your module, loaded with the trained weights ({C} -> {hidden} -> 1 channels), gives the library's "
+                "M and F: M = σ(conv1x1(ReLU(conv3x3(U)))) (Eq. 1, Fig. 3), F = (1 + M) ⊗ U (Eq. 2).")
+
+    return report("attention module", body)
+
+
+def _attention_map_hint(M: Tensor, U: Tensor, ref: torch.nn.Module, case: str) -> str:
+    s = ref.scores
+    with torch.no_grad():
+        mid = s.conv3x3(U)
+        scores = s.conv1x1(mid.relu())
+        mistakes = [
+            (scores, "M is the raw score: apply the sigmoid of Eq. 1, M = σ(score), so that M lies in [0, 1]."),
+            (torch.sigmoid(s.conv1x1(mid)), ("the ReLU between the two convolutions is missing: "
+                                             "M = σ(conv1x1(ReLU(conv3x3(U)))).")),
+            (torch.sigmoid(scores.relu()), ("the ReLU belongs between the convolutions, not after the 1x1 one "
+                                            "(there it cuts every negative score to σ(0) = 0.5).")),
+            (torch.softmax(scores.flatten(1), dim=1).reshape(scores.shape),
+             "you normalised M over the positions (softmax); Eq. 1 is an element-wise sigmoid, each position on its own."),
+            (torch.tanh(scores), "you used tanh; Eq. 1 uses the sigmoid σ, M in [0, 1]."),
+            (torch.sigmoid(s.conv1x1(torch.sigmoid(mid))), "the inner non-linearity is a ReLU, not a second sigmoid."),
+        ]
+    for value, hint in mistakes:
+        if close(M, value):
+            return hint
+    return (f"on {case} your M differs from σ(conv1x1(ReLU(conv3x3(U)))) by up to {(M - ref(U)[0]).abs().max():.3g}. "
+            "Run the layers in that order, each on the previous one's output.")

@@ -1,7 +1,8 @@
-"""Checks for notebooks 03 and 04 (TLER): one LSTM step (Eq. 5-10) and the region concatenation (Eq. 11).
+"""Checks for notebooks 03 and 04 (TLER): one LSTM step (Eq. 5-10), the step rolled over T steps,
+and the region concatenation (Eq. 11).
 
-A wrong LSTM step is replayed with one deliberate change at a time (gate rows permuted, W for the
-recurrent matrix, a missing gate or tanh ...) to name the mistake.
+A wrong LSTM is replayed with one deliberate change at a time (gate rows permuted, W for the
+recurrent matrix, tanh on the gates, a missing gate, the state not carried ...) to name the mistake.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from staner_lab import functional as Fn
 from staner_lab.config import REGIONS
 from staner_lab.teaching.exercises.checking import DTYPE, Mismatch, call, close, gen, report, shape, tensor
 
-__all__ = ["check_eq11", "check_lstm_step"]
+__all__ = ["check_eq11", "check_lstm_sequence", "check_lstm_step"]
 
 
 def _unpack_hc(value: Any, case: str) -> tuple[Tensor, Tensor]:
@@ -30,7 +31,7 @@ def _unpack_hc(value: Any, case: str) -> tuple[Tensor, Tensor]:
 
 
 def _lstm_variant(x, h, c, W, R, b, order=(0, 1, 2, 3), recurrent="R", g_act="tanh", use_i=True, use_f=True,
-                  h_tanh=True) -> tuple[Tensor, Tensor]:
+                  h_tanh=True, gate_act="sigmoid") -> tuple[Tensor, Tensor]:
     """One LSTM step with one deliberate change (to name a student's mistake)."""
     Wc, Rc, bc = W.chunk(4), R.chunk(4), b.chunk(4)
     Wi, Wf, Wg, Wo = (Wc[k] for k in order)
@@ -44,10 +45,11 @@ def _lstm_variant(x, h, c, W, R, b, order=(0, 1, 2, 3), recurrent="R", g_act="ta
     def pre(Wk, Rk, bk):
         return x @ Wk.T + h @ Rk.T + bk
 
-    i = torch.sigmoid(pre(Wi, Ri, bi))
-    f = torch.sigmoid(pre(Wf, Rf, bf))
+    gate = torch.tanh if gate_act == "tanh" else torch.sigmoid
+    i = gate(pre(Wi, Ri, bi))
+    f = gate(pre(Wf, Rf, bf))
     g = torch.tanh(pre(Wg, Rg, bg)) if g_act == "tanh" else torch.sigmoid(pre(Wg, Rg, bg))
-    o = torch.sigmoid(pre(Wo, Ro, bo))
+    o = gate(pre(Wo, Ro, bo))
     c_new = (f * c if use_f else c) + (i * g if use_i else g)
     h_new = o * torch.tanh(c_new) if h_tanh else o * c_new
     return h_new, c_new
@@ -86,6 +88,10 @@ def _torch_lstm_step(x, h, c, W, R, b) -> tuple[Tensor, Tensor]:
         _, (h1, c1) = lstm(x[:, None], (h[None], c[None]))
     return h1[0], c1[0]
 
+
+_TANH_GATES = ("you applied tanh to the gates i_t, f_t, o_t. Gates use the sigmoid (Eq. 5, 6, 9): a value in [0, 1] "
+               "says how much to forget, write or show; tanh (in [-1, 1]) is only for the candidate g_t (Eq. 7) "
+               "and inside Eq. 10.")
 
 _LSTM_SHAPES = ("Shapes: x (B, D), h_prev and c_prev (B, N); W (4N, D) multiplies x_t, R (4N, N) multiplies "
                 "h_{t-1}; gate k uses rows k*N:(k+1)*N, so x @ W_k.T is (B, N).")
@@ -140,6 +146,7 @@ def _lstm_hint(out_h: Tensor, out_c: Tensor, args, ref, case: str) -> str:
                               "matrices differ in every LSTM: the recurrent one is R (weight_hh), (4N, N).")),
         ({"recurrent": "none"}, ("the recurrent term is missing: each gate is sigma(W x_t + R h_{t-1} + b); you "
                                  "left out R h_{t-1} (right on the first step, where h_0 = 0, wrong later).")),
+        ({"gate_act": "tanh"}, _TANH_GATES),
         ({"g_act": "sigmoid"}, ("the candidate g_t (Eq. 7) uses tanh, not the sigmoid: it proposes values in "
                                 "[-1, 1], while the gates (Eq. 5, 6, 9) are in [0, 1].")),
         ({"h_tanh": False}, "Eq. 10 is h_t = o_t ⊗ tanh(c_t); you wrote o_t ⊗ c_t (the tanh is missing)."),
@@ -166,6 +173,117 @@ def _lstm_hint(out_h: Tensor, out_c: Tensor, args, ref, case: str) -> str:
         return f"on {case} your h or c has NaN or inf: use torch.sigmoid and torch.tanh, which never overflow."
     return (f"on {case} c_t (Eq. 8) is already wrong. Check each gate against Eq. 5-7: "
             "pre-activation = x @ W_k.T + h_prev @ R_k.T + b_k, sigmoid for i, f, o and tanh for g.")
+
+
+def _roll(x, W, R, b, h0, c0, mode: str = "right", **step_kwargs) -> tuple[Tensor, Tensor, Tensor]:
+    """Run an LSTM over x (B, T, D) with one deliberate change ``mode``; returns (H (B, T, N), h_T, c_T)."""
+    h, c = (torch.zeros_like(h0), torch.zeros_like(c0)) if mode == "zero_start" else (h0, c0)
+    steps = range(x.shape[1] - 1, -1, -1) if mode == "backwards" else range(x.shape[1])
+    hs, cs, before = [], [], []
+    for t in steps:
+        before.append(h)
+        h_in = h0 if mode in ("reset", "reset_h") else h
+        c_in = c0 if mode in ("reset", "reset_c") else c
+        h, c = _lstm_variant(x[:, t], h_in, c_in, W, R, b, **step_kwargs)
+        hs.append(h)
+        cs.append(c)
+    H = torch.stack(cs if mode == "c_out" else before if mode == "shifted" else hs, dim=1)
+    return H, h, c
+
+
+def _sequence_cases() -> list[tuple[str, tuple[Tensor, ...]]]:
+    g = gen(11)
+
+    def case(B, T, D, N, zero_state=True):
+        x = torch.randn(B, T, D, generator=g, dtype=DTYPE)
+        h0 = torch.zeros(B, N, dtype=DTYPE) if zero_state else torch.randn(B, N, generator=g, dtype=DTYPE) * 0.5
+        c0 = torch.zeros(B, N, dtype=DTYPE) if zero_state else torch.randn(B, N, generator=g, dtype=DTYPE)
+        W = torch.randn(4 * N, D, generator=g, dtype=DTYPE) * 0.5
+        R = torch.randn(4 * N, N, generator=g, dtype=DTYPE) * 0.5
+        b = torch.randn(4 * N, generator=g, dtype=DTYPE) * 0.5
+        return (x, W, R, b, h0, c0)
+
+    return [
+        ("B=2, T=5, D=3, N=4, from h_0 = c_0 = 0", case(2, 5, 3, 4)),
+        ("B=3, T=6, D=4, N=4, from a given (h_0, c_0) (a stream that continues)", case(3, 6, 4, 4, zero_state=False)),
+        ("one step, T=1", case(2, 1, 3, 2, zero_state=False)),
+        ("a long sequence, T=12", case(1, 12, 2, 3)),
+    ]
+
+
+def _torch_lstm(x, W, R, b, h0, c0) -> tuple[Tensor, Tensor, Tensor]:
+    lstm = torch.nn.LSTM(W.shape[1], R.shape[1], batch_first=True).to(DTYPE)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(W)
+        lstm.weight_hh_l0.copy_(R)
+        lstm.bias_ih_l0.copy_(b)
+        lstm.bias_hh_l0.zero_()
+        H, (h, c) = lstm(x, (h0[None], c0[None]))
+    return H, h[0], c[0]
+
+
+_SEQUENCE_MISTAKES = [
+    ({"mode": "reset"}, ("you started every step from (h_0, c_0) again: carry the new (h, c) into the next step. "
+                         "That carrying is what makes the network recurrent (Eq. 5-9 use h_{t-1}, Eq. 8 c_{t-1}).")),
+    ({"mode": "reset_c"}, ("h_t is carried but c_t is not: every step restarts from c_0. The cell state is the "
+                           "LSTM's memory; Eq. 8 needs c_{t-1} from the step before.")),
+    ({"mode": "reset_h"}, ("c_t is carried but h_t is not: every step restarts from h_0. The gates read h_{t-1}, "
+                           "the previous step's hidden state.")),
+    ({"mode": "zero_start"}, ("you ignored h0 and c0 and started from zeros; a stream that continues (the live "
+                              "recogniser) passes the state it carried so far: start from (h0, c0).")),
+    ({"mode": "c_out"}, "your H stacks the cell states c_t; like nn.LSTM's output it holds the hidden states h_t."),
+    ({"mode": "shifted"}, ("your H is shifted by one step: you stored h before updating it (h_0 ... h_{T-1}). "
+                           "Store the new h_t after each step (h_1 ... h_T).")),
+    ({"mode": "backwards"}, "you ran the sequence backwards (t = T ... 1); run t = 1 ... T, from neutral to peak."),
+    ({"gate_act": "tanh"}, _TANH_GATES),
+    ({"order": (1, 0, 2, 3)}, ("the gates come from the wrong rows (the paper's equation order f, i, g, o): "
+                               "torch.nn.LSTM stacks them as [i; f; g; o].")),
+    ({"recurrent": "none"}, "the recurrent term R h_{t-1} is missing from the gates."),
+]
+
+
+def check_lstm_sequence(student_fn: Callable[..., Any]) -> bool:
+    """The LSTM rolled over T steps, ``student_fn(x, W, R, b, h0, c0) -> (H, (h_T, c_T))`` like nn.LSTM.
+
+    x (B, T, D) batch-first, weights stacked [i; f; g; o] as in :func:`check_lstm_step`, h0 and c0
+    (B, N); H (B, T, N) holds h_1 ... h_T. Compared with ``torch.nn.LSTM(batch_first=True)`` loaded
+    with the same weights, from zero and from a given initial state.
+    """
+
+    def body() -> str:
+        for case, args in _sequence_cases():
+            x, W, R, b, h0, c0 = args
+            got = call(student_fn, tuple(a.clone() for a in args), case, "your LSTM over time", _LSTM_SHAPES)
+            if not (isinstance(got, (tuple, list)) and len(got) == 2):
+                raise Mismatch(f"on {case} return (H, (h_T, c_T)) like nn.LSTM, got {type(got).__name__}")
+            H = tensor(got[0], case, "H")
+            h_T, c_T = _unpack_hc(got[1], case)
+            want_H, want_h, want_c = _torch_lstm(x, W, R, b, h0, c0)
+            if close(H, want_H) and close(h_T, want_h) and close(c_T, want_c):
+                continue
+            B, T, N = want_H.shape
+            if H.shape == (T, B, N) and close(H.transpose(0, 1), want_H):
+                raise Mismatch(f"H is time-major {shape(H)}; return it batch-first (B, T, N) = {shape(want_H)} "
+                               "like nn.LSTM(batch_first=True): torch.stack(hs, dim=1).")
+            if H.shape != want_H.shape:
+                raise Mismatch(f"on {case} H has shape {shape(H)}, expected (B, T, N) = {shape(want_H)}: one h_t "
+                               "per example and step. Loop over the time axis, x[:, t], not over x[t] (the batch).")
+            if close(H, want_H):
+                if close(h_T, want_c) and close(c_T, want_h):
+                    raise Mismatch("H is right; the final state comes as (c_T, h_T): return (h_T, c_T), as nn.LSTM.")
+                raise Mismatch("H is right but the final state is not: return (h_T, c_T), the state after the last "
+                               "step (h_T equals H[:, -1]).")
+            for kwargs, hint in _SEQUENCE_MISTAKES:
+                vH, _, _ = _roll(x, W, R, b, h0, c0, **kwargs)
+                if close(H, vH):
+                    raise Mismatch(hint)
+            first = next(t for t in range(T) if not close(H[:, t], want_H[:, t]))
+            raise Mismatch(f"on {case} your H differs from nn.LSTM from step t = {first + 1} on. If your one-step "
+                           "function passed check_lstm_step, look at what you carry from one step to the next.")
+        return ("your LSTM over time equals torch.nn.LSTM(batch_first=True) with the same weights on 4 cases (from "
+                "zero and from a given state, T = 1 and T = 12): outputs h_1 ... h_T and the final (h_T, c_T).")
+
+    return report("LSTM over T steps", body)
 
 
 

@@ -1,0 +1,120 @@
+"""Does SGAER's attention M point at the action units? Subject-independent k-fold training of one
+variant with attention (C3 by default) on a synthetic set, then, on each fold's test subjects, the
+pointing game and mass of M inside the ground-truth AU masks, and the accuracy. Prints one JSON object.
+
+The attention choices of ``AttentionConfig`` (normalise, residual, hidden_channels) and training
+choices (``TrainConfig`` fields) can be set from the command line, so that each experiment in
+docs/model.md ("Making attention localise") is one command, e.g.:
+
+    python benchmarks/attention_localisation.py --data runs/synth_i10                        # Eq. 1-2
+    python benchmarks/attention_localisation.py --data runs/synth_i10 --set normalise=softmax
+    python benchmarks/attention_localisation.py --data runs/synth_i10 --set residual=0
+
+Make the data with ``staner-lab synth --out runs/synth_i10 --subjects 20 --seed 3 --frames 8
+--size 96 --intensity 1.0 --noise 0.2`` (it needs GroundTruth/ AU masks, so synthetic sets only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from staner_lab import explain as E
+from staner_lab.config import AttentionConfig, PreprocessConfig, ablation_config, preset, train_preset
+from staner_lab.data.dataset import collate, load_samples, to_item
+from staner_lab.training.checkpoint import load_model
+from staner_lab.training.protocol import cross_validate
+
+
+def _value(text: str):
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return float(text) if "." in text or "e" in low else int(text)
+    except ValueError:
+        return text
+
+
+def localisation(model, samples, root: Path) -> list[dict]:
+    """Per test sequence: is SGAER right, does M's maximum fall in the AU masks, M's mass inside."""
+    S = model.config.inputs.face_size
+    rows = []
+    for start in range(0, len(samples), 16):
+        chunk = samples[start:start + 16]
+        batch = collate([to_item(s, i) for i, s in enumerate(chunk)])
+        with torch.no_grad():
+            pred = E.forward_fn(model, "sgaer")(batch["peak"]).argmax(1)
+        M = E.upsampled_attention(model, batch["peak"])
+        for b, sample in enumerate(chunk):
+            mask = E.align_mask(E.union_mask(E.load_au_masks(root, sample.sequence_id)), sample.landmarks[-1], S)
+            rows.append({"correct": bool(pred[b] == batch["label"][b]), "area": float(mask.mean()),
+                         "pointing": E.pointing_game(M[b], mask), "mass": E.mass_inside(M[b], mask),
+                         "M_min": float(M[b].min()), "M_max": float(M[b].max()),
+                         "M_spread": float(M[b].std() / max(M[b].mean(), 1e-12))})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--variant", default="C3", choices=["C3", "STANER"])
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="AttentionConfig or TrainConfig fields, e.g. normalise=softmax residual=0 lr=0.003")
+    p.add_argument("--cache", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    base, train = preset("classroom"), train_preset("classroom")
+    attention = base.sgaer.attention
+    for item in args.set:
+        key, _, text = item.partition("=")
+        if key in {f.name for f in dataclasses.fields(AttentionConfig)}:
+            attention = dataclasses.replace(attention, **{key: _value(text)})
+        else:
+            train = dataclasses.replace(train, **{key: _value(text)})
+    drop = max(1, (2 * args.epochs) // 3)
+    train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
+    base = dataclasses.replace(base, sgaer=dataclasses.replace(base.sgaer, attention=attention))
+
+    samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
+                                           progress=False)
+    cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
+    t0 = time.perf_counter()
+    folds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        res = cross_validate(samples, class_names, cfg, train, args.folds, tmp, progress=False, figures=False)
+        for k, fold in enumerate(res["folds"]):
+            model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
+            test = [s for s in samples if s.subject in set(fold["test_subjects"])]
+            rows = localisation(model, test, args.data)
+            folds.append({"accuracy": fold["accuracy"],
+                          **{key: float(np.nanmean([r[key] for r in rows]))
+                             for key in ("pointing", "mass", "area", "M_min", "M_max", "M_spread")}})
+
+    def mean(key):
+        return round(float(np.mean([f[key] for f in folds])), 4)
+
+    print(json.dumps({
+        "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
+        "seed": args.seed, "set": args.set, "attention": dataclasses.asdict(attention),
+        "accuracy_mean": mean("accuracy"), "accuracy_std": round(float(np.std([f["accuracy"] for f in folds])), 4),
+        "pointing_game": mean("pointing"), "mass_inside": mean("mass"), "chance": mean("area"),
+        "M_min": mean("M_min"), "M_max": mean("M_max"), "M_spread": mean("M_spread"),
+        "per_fold": folds, "wall_time_s": round(time.perf_counter() - t0, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()

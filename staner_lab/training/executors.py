@@ -1,0 +1,233 @@
+"""Who runs the grid of ``cv`` / ``ablate``: every (variant, seed, fold) is one :class:`FoldRun`.
+
+- :class:`LocalExecutor` (the default): one run after another in this process.
+- :class:`RayExecutor`: one Ray task per run, with ``cpus_per_run`` / ``gpus_per_run`` resources, on a
+  local Ray instance or an existing cluster (``address``). Ray is optional (``pip install -e .[cluster]``).
+
+Both return the fold results in the order of the runs, and :mod:`staner_lab.training.protocol` writes
+the same files from them (results.json, metrics.csv, confusion, table1), so the two are interchangeable.
+
+Nothing is lost when a worker dies: a run writes ``fold_K/last.pt`` after every epoch into the run
+folder (which must be shared by every node), and a task always resumes from it, so Ray's retry of a
+failed task (``max_retries``; a killed worker or a lost node) continues where the run stopped, to the
+same weights. ``fold_K/attempts.json`` lists every attempt (process, host, first epoch it trained).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from staner_lab.atomic import atomic_write_text
+from staner_lab.config import StanerConfig, TrainConfig
+from staner_lab.data.records import Sample
+from staner_lab.device import resolve_device
+
+__all__ = ["FoldRun", "LocalExecutor", "RayExecutor", "import_ray", "run_attempt", "start_local_ray"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldRun:
+    """One cell of the grid: train ``config`` on ``train_idx``, test on ``test_idx``, in ``fold_dir``."""
+
+    variant: str
+    seed: int
+    fold: int
+    folds: int
+    config: StanerConfig
+    train_cfg: TrainConfig  # its seed is ``seed``
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    fold_dir: Path
+    nested: bool = False  # several seeds: the label names the seed
+
+    @property
+    def label(self) -> str:
+        return f"[{self.variant}]" + (f" seed {self.seed}," if self.nested else "") + f" fold {self.fold + 1}/{self.folds}"
+
+    def finished(self) -> dict[str, Any] | None:
+        """The run's result.json when it has one."""
+        done = self.fold_dir / "result.json"
+        return json.loads(done.read_text()) if done.is_file() else None
+
+
+def _epochs_done(fold_dir: Path) -> int:
+    """Epochs in ``fold_dir/last.pt`` (0 without one); read memory-mapped, weights not copied."""
+    path = fold_dir / "last.pt"
+    if not path.is_file():
+        return 0
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["extra"]["epoch"]) + 1
+    except Exception:  # noqa: BLE001 - unreadable: the run itself reports it with the fix
+        return 0
+
+
+def _record_attempt(fold_dir: Path) -> None:
+    path = fold_dir / "attempts.json"
+    attempts = json.loads(path.read_text()) if path.is_file() else []
+    attempts.append({"pid": os.getpid(), "host": socket.gethostname(), "start_epoch": _epochs_done(fold_dir),
+                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    atomic_write_text(path, json.dumps(attempts, indent=1))
+
+
+def run_attempt(run: FoldRun, samples: Sequence[Sample], device: str, amp: bool, resume: bool, progress: bool,
+                workers: int = 0) -> dict[str, Any]:
+    """One attempt at ``run``: its result.json when resuming a finished run, else train (from
+    ``last.pt`` when resuming) and test, noting the attempt in ``fold_dir/attempts.json``."""
+    from staner_lab.training import protocol  # protocol imports this module
+
+    if resume and (done := run.finished()) is not None:
+        return done
+    run.fold_dir.mkdir(parents=True, exist_ok=True)
+    _record_attempt(run.fold_dir)
+    return protocol.run_fold(samples, run.train_idx, run.test_idx, run.config, run.train_cfg, run.fold_dir,
+                             device, amp, resume, progress, workers)
+
+
+class LocalExecutor:
+    """The runs one after another in this process (the default)."""
+
+    name = "local"
+
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], device: str, amp: bool, resume: bool,
+            progress: bool, workers: int = 0) -> list[dict[str, Any]]:
+        results = []
+        for run in runs:
+            if progress:
+                print(f"{run.label}: {len(run.train_idx)} train, {len(run.test_idx)} test sequences")
+            results.append(run_attempt(run, samples, device, amp, resume, progress, workers))
+        return results
+
+
+def _ray_task(samples: Sequence[Sample], run: FoldRun, device: str, amp: bool, workers: int, threads: int,
+              gpus: float) -> dict[str, Any]:
+    """The body of one Ray task: always resumes, so a retry continues from the last checkpoint."""
+    torch.set_num_threads(threads)  # the task's CPUs; also makes CPU results equal to a 1-thread local run
+    # the samples' arrays are read-only views of Ray's shared object store; the loader only reads them
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    device = "cpu" if device == "auto" and not gpus else str(resolve_device(device))  # no card reserved: CPU
+    return run_attempt(run, samples, device, amp, resume=True, progress=False, workers=workers)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--executor ray needs Ray, an optional extra: pip install -e '.[cluster]' "
+                           "(or pip install ray)") from exc
+    return ray
+
+
+def start_local_ray(tries: int = 3, **kwargs) -> None:
+    """``ray.init`` of a local instance without the dashboard; tried again when it times out (Ray
+    gives its raylet a fixed 30 s to register, which a loaded machine can miss)."""
+    ray = import_ray()
+    for attempt in range(tries):
+        try:
+            ray.init(include_dashboard=False, **kwargs)
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == tries - 1:
+                raise
+            ray.shutdown()
+
+
+@dataclasses.dataclass
+class RayExecutor:
+    """One Ray task per run.
+
+    Args:
+        address: an existing cluster ("auto", "HOST:PORT", "ray://HOST:10001"); None starts a local Ray
+            instance on this machine for the call (unless Ray is already initialised in this process).
+        gpus_per_run: GPUs each task reserves (fractions share a card); None: 1 when the cluster has
+            GPUs and the device is not "cpu", else 0.
+        cpus_per_run: CPUs each task reserves; also its number of torch threads.
+        max_retries: how often a task that failed or lost its worker or node is run again (from its
+            last checkpoint).
+        num_cpus, num_gpus: resources of a local instance (None: what Ray detects).
+    """
+
+    address: str | None = None
+    gpus_per_run: float | None = None
+    cpus_per_run: float = 1
+    max_retries: int = 3
+    num_cpus: int | None = None
+    num_gpus: int | None = None
+    name: str = dataclasses.field(default="ray", init=False)
+
+    def _connect(self, ray) -> bool:
+        """Connect or start Ray; True when this call started it (and so shuts it down)."""
+        if ray.is_initialized():
+            return False
+        if self.address:
+            ray.init(address=self.address)
+        else:
+            start_local_ray(num_cpus=self.num_cpus, num_gpus=self.num_gpus)
+        return True
+
+    def _gpus(self, ray, device: str) -> float:
+        if device == "cuda" and self.gpus_per_run == 0:
+            raise ValueError("--device cuda with --gpus-per-run 0: every run needs a share of a card "
+                             "(e.g. --gpus-per-run 0.5), or use --device cpu")
+        have = ray.cluster_resources().get("GPU", 0)
+        if device != "cpu" and self.gpus_per_run is None:
+            if device == "cuda" and not have:
+                raise RuntimeError("--device cuda, but the Ray cluster has no GPU: start it on GPU nodes, "
+                                   "or use --device cpu")
+            return 1.0 if have else 0.0
+        gpus = float(self.gpus_per_run or 0)
+        if gpus > have:
+            raise RuntimeError(f"--gpus-per-run {gpus:g}, but the Ray cluster has {have:g} GPU(s)")
+        return gpus
+
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], device: str, amp: bool, resume: bool,
+            progress: bool, workers: int = 0) -> list[dict[str, Any]]:
+        ray = import_ray()
+        if self.cpus_per_run <= 0:
+            raise ValueError(f"--cpus-per-run must be above 0, not {self.cpus_per_run:g}")
+        results: list[dict[str, Any] | None] = [run.finished() if resume else None for run in runs]
+        todo = [i for i, r in enumerate(results) if r is None]
+        if progress and len(todo) < len(runs):
+            print(f"--resume: {len(runs) - len(todo)} of {len(runs)} runs already finished, skipped")
+        if not todo:
+            return results  # type: ignore[return-value]
+        started = self._connect(ray)
+        try:
+            gpus = self._gpus(ray, device)
+            task = ray.remote(_ray_task).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
+                                                 max_retries=self.max_retries, retry_exceptions=True)
+            data = ray.put(list(samples))
+            threads = max(1, int(self.cpus_per_run))
+            pending = {task.remote(data, runs[i], device, amp, workers, threads, gpus): i for i in todo}
+            if progress:
+                print(f"ray: {len(pending)} runs submitted ({self.cpus_per_run:g} CPU, "
+                      f"{gpus:g} GPU each; cluster {ray.cluster_resources()})")
+            failed = []
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(ref)
+                try:
+                    results[i] = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # after max_retries; the other runs go on
+                    failed.append(f"{runs[i].label} in {runs[i].fold_dir}: {type(exc).__name__}: {str(exc)[-300:]}")
+                    continue
+                if progress:
+                    print(f"{runs[i].label}: accuracy {results[i]['accuracy']:.4f} "  # type: ignore[index]
+                          f"({len(todo) - len(pending)}/{len(todo)} runs done)")
+        finally:
+            if started:
+                ray.shutdown()
+        if failed:
+            raise RuntimeError(f"{len(failed)} run(s) failed after {self.max_retries} retries (the finished runs "
+                               "are kept: fix the cause and rerun with --resume):\n  " + "\n  ".join(failed))
+        return results  # type: ignore[return-value]
