@@ -21,7 +21,19 @@ import streamlit as st
 import torch
 
 from staner_lab import viz
-from staner_lab.app import decision, explanations, jobs, paths, runs, streaming, uploads
+from staner_lab.app import (
+    decision,
+    explanations,
+    jobs,
+    limits,
+    live_view,
+    paths,
+    runs,
+    session,
+    settings,
+    streaming,
+    uploads,
+)
 from staner_lab.config import InputConfig, PreprocessConfig, preset
 from staner_lab.data.dataset import batch_tensors
 from staner_lab.data.shipped import shipped_checkpoint
@@ -29,7 +41,7 @@ from staner_lab.explain import inspection
 from staner_lab.training import health
 from staner_lab.training.checkpoint import CheckpointError, load_model
 
-VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training"]
+VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training", "Live"]
 SHIPPED = "data_samples/classroom.pt"
 TYPED = "Type a path…"
 FOLLOW = "Run folder of the selected checkpoint"
@@ -46,7 +58,8 @@ def main() -> None:
     torch.set_num_threads(TORCH_THREADS)  # also for the training thread, which starts later
     # An emoji icon is drawn by the browser (a data: URL); Material icons come from fonts.gstatic.com.
     st.set_page_config(page_title="STANER lab", page_icon="🙂", layout="wide")
-    roots = paths.allowed_roots(command_line().allow)
+    space = class_session()
+    roots = paths.allowed_roots([*command_line().allow, space.dir("runs")])  # this session's runs, no other's
     if "_use_ckpt" in st.session_state:  # "Use this model" (in a fragment) asked for this checkpoint
         st.session_state["ckpt"] = st.session_state.pop("_use_ckpt")
         st.session_state["run"] = FOLLOW
@@ -79,6 +92,9 @@ def main() -> None:
     if tabs[5].open:
         with tabs[5]:
             training_view()
+    if tabs[6].open:
+        with tabs[6]:
+            live_view.live_view(model)
 
 
 def command_line() -> argparse.Namespace:
@@ -87,6 +103,25 @@ def command_line() -> argparse.Namespace:
     parser.add_argument("--allow", action="append", default=[], metavar="DIR",
                         help=f"also read checkpoints and run folders inside DIR (or set ${paths.ALLOW_ENV})")
     return parser.parse_known_args(sys.argv[1:])[0]
+
+
+def class_session() -> session.SessionSpace:
+    """This browser session's folder (uploads, recordings, runs); idle sessions' folders are removed."""
+    try:
+        idle = settings.class_settings().idle_minutes
+    except settings.SettingError as exc:
+        st.error(f"The server's settings are wrong: {exc} (docs/app.md, 'Running the app for a class')")
+        st.stop()
+    space = session.current()
+    session.sweep(idle * 60, training_pool().active_dirs(), every=60)
+    return space
+
+
+@st.cache_resource(show_spinner=False)
+def training_pool() -> jobs.TrainingPool:
+    """One training queue for the whole server: STANER_APP_WORKERS trainings at a time."""
+    s = settings.class_settings()
+    return jobs.TrainingPool(s.workers, s.max_queued)
 
 
 # --- cached loaders ------------------------------------------------------------------------------
@@ -142,7 +177,8 @@ def cached_analysis(ckpt: tuple[str, float], digest: str, _model, _sample) -> in
 @st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
 def cached_explanation(ckpt: tuple[str, float], digest: str, method: str, _model,
                        _sample) -> explanations.Explanation:
-    return explanations.explain_peak(_model, _sample, method)
+    with limits.captum_slot():  # STANER_APP_CAPTUM attributions at a time, for the whole server
+        return explanations.explain_peak(_model, _sample, method)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -165,6 +201,15 @@ def cached_listing(roots: tuple[Path, ...]) -> tuple[list[str], list[str]]:
             [paths.display_path(p) for p in paths.list_run_dirs(roots)])
 
 
+def listing(roots) -> tuple[list[str], list[str]]:
+    """(checkpoints, run folders): this session's own first (a few files, listed on each run), then the
+    server's (one cached walk shared by every session)."""
+    own = tuple(r for r in roots if r.is_relative_to(paths.sessions_root()))
+    shared = cached_listing(tuple(r for r in roots if r not in own))
+    return ([paths.display_path(p) for p in paths.list_checkpoints(own)] + shared[0],
+            [paths.display_path(p) for p in paths.list_run_dirs(own)] + shared[1])
+
+
 def chart(fig, key: str) -> None:
     """A staner_lab.viz figure as built (its projector template; Streamlit's theme would shrink fonts)."""
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
@@ -181,7 +226,7 @@ def ckpt_key(path: Path | None) -> tuple[str, float]:
 
 def checkpoint_selector_ui(roots) -> tuple[Path | None, str | None]:
     """(checkpoint, error): shipped, one found under runs/ (and allowed folders), or a typed path."""
-    found = cached_listing(roots)[0]
+    found = listing(roots)[0]
     options = [SHIPPED] + [p for p in found if p != SHIPPED] + [TYPED]
     current = st.session_state.setdefault("ckpt", SHIPPED)
     if current not in options:  # e.g. a model trained a moment ago, not yet in the listing
@@ -275,7 +320,7 @@ def preprocessing_ui() -> PreprocessConfig:
 def run_folder_selector_ui(roots, ckpt: Path | None) -> Path | str | None:
     """The run folder for the Evaluation view (a path, or an error message)."""
     st.sidebar.header("Evaluation")
-    found = cached_listing(roots)[1]
+    found = listing(roots)[1]
     options = [FOLLOW] + found + [TYPED]
     current = st.session_state.setdefault("run", FOLLOW)
     if current not in options:
@@ -310,15 +355,19 @@ def sequence_for(source: dict, inputs: InputConfig) -> tuple[inspection.Sequence
                 return None, None
             keys = tuple((f.file_id, f.size) for f in files)
             data = [(f.name, f.getvalue()) for f in files]
+            if st.session_state.get("_uploads_kept") != keys:  # count, size, disk; kept in this session's folder
+                limits.admit_uploads(session.current(), data)
+                st.session_state["_uploads_kept"] = keys
             return cached_media_view(keys, inputs.to_json(), source["prep"].to_json(), "upload", False, data)
         snaps = source["snapshots"]
         if not snaps:
             return None, source["error"]
         data = [(f"snapshot {k + 1}", b) for k, (_, b) in enumerate(snaps)]
+        limits.check_uploads([(n, len(b)) for n, b in data], "webcam snapshots")
         keys = tuple(fid for fid, _ in snaps)
         view, error = cached_media_view(keys, inputs.to_json(), source["prep"].to_json(), "webcam", True, data)
         return view, error or source["error"]
-    except (ValueError, FileNotFoundError) as exc:  # InputError, FaceNotFoundError, DataError ...
+    except (ValueError, FileNotFoundError, limits.LimitReached) as exc:  # InputError, FaceNotFoundError, ...
         return None, f"This input cannot be used: {exc}"
 
 
@@ -552,13 +601,15 @@ def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
 def training_view() -> None:
     st.markdown("Train the **classroom** model on the shipped synthetic sequences (some subjects held out). "
                 "The default 10 epochs take well under a minute on a 2-core CPU; the run is written to "
-                f"`{paths.display_path(paths.runs_root())}/app-<timestamp>/` and can be picked as a checkpoint.")
+                f"`{paths.display_path(session.session_dir('runs'))}/app-<timestamp>/` (your session's folder) "
+                "and can be picked as a checkpoint. The server trains a few models at a time; others wait in a queue.")
     job: jobs.TrainingJob | None = st.session_state.get("train_job")
     running = job is not None and job.running
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
     c1.number_input("Epochs", 1, 200, 10, key="train_epochs", disabled=running)
     c2.button("Train", type="primary", on_click=start_training, disabled=running, key="train_start")
-    c3.button("Stop", on_click=job.stop if running else None, disabled=not running, key="train_stop")
+    c3.button("Cancel" if running and job.status == "queued" else "Stop", on_click=job.stop if running else None,
+              disabled=not running, key="train_stop")
     # Every 2 s, not 1: redrawing the live chart competes with training for the CPU (docs/app.md).
     st.fragment(training_progress, run_every=2.0 if running else None)()
 
@@ -570,7 +621,12 @@ def start_training() -> None:
         st.session_state["train_error"] = f"Cannot train: {exc}"
         return
     st.session_state.pop("train_error", None)
-    st.session_state["train_job"] = jobs.TrainingJob.start(samples, class_names, st.session_state["train_epochs"])
+    try:
+        limits.check_disk(8 * 2**20)  # model.pt and last.pt of a classroom run
+        st.session_state["train_job"] = training_pool().submit(samples, class_names, st.session_state["train_epochs"],
+                                                               root=session.session_dir("runs"))
+    except (jobs.QueueFull, limits.LimitReached) as exc:
+        st.session_state["train_error"] = f"Cannot train now: {exc}"
 
 
 def training_progress() -> None:
@@ -580,8 +636,11 @@ def training_progress() -> None:
     if job is None:
         return
     done = len(job.history)
+    place = training_pool().position(job)
     state = {"running": "stopping after this epoch…" if job.stopping else "training…", "done": "finished",
-             "stopped": "stopped", "failed": "failed"}[job.status]
+             "stopped": "stopped", "failed": "failed", "cancelled": "cancelled",
+             "queued": f"waiting: place {place} in the queue, {training_pool().workers} training(s) at a time "
+                       "(Cancel leaves the queue)"}[job.status]
     st.progress(done / job.epochs,
                 text=f"{paths.display_path(job.run_dir)}: epoch {done}/{job.epochs} — {state}")
     if job.history:

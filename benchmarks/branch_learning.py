@@ -60,8 +60,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--legacy", action="store_true", help="the region CNN and training of round 1 (before)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="CLSTMConfig, InputConfig or TrainConfig fields, e.g. batch_norm=false grad_clip=none "
-                        "short_sequences=hold_first")
+                   help="CLSTMConfig, InputConfig, PreprocessConfig or TrainConfig fields, e.g. batch_norm=false "
+                        "grad_clip=none short_sequences=hold_first stabilise=true")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -72,10 +72,12 @@ def main() -> None:
     if args.legacy:
         clstm = dataclasses.replace(clstm, **CLSTMConfig.LEGACY_DEFAULTS)
         train = dataclasses.replace(train, grad_clip=None)
-    inputs = base.inputs
+    inputs, prep = base.inputs, PreprocessConfig()
     for item in args.set:
         key, _, text = item.partition("=")
-        if key in {f.name for f in dataclasses.fields(CLSTMConfig)}:
+        if key in {f.name for f in dataclasses.fields(PreprocessConfig)}:
+            prep = dataclasses.replace(prep, **{key: _value(key, text)})
+        elif key in {f.name for f in dataclasses.fields(CLSTMConfig)}:
             clstm = dataclasses.replace(clstm, **{key: _value(key, text)})
         elif key in {f.name for f in dataclasses.fields(InputConfig)}:
             inputs = dataclasses.replace(inputs, **{key: _value(key, text)})
@@ -85,7 +87,7 @@ def main() -> None:
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
     base = dataclasses.replace(base, inputs=inputs, tler=dataclasses.replace(base.tler, clstm=clstm))
 
-    samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
+    samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache,
                                            progress=False)
     cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
     t0 = time.perf_counter()
@@ -101,7 +103,7 @@ def main() -> None:
     accs = np.array([f["accuracy"] for f in res["folds"]])
     print(json.dumps({
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
-        "seed": args.seed, "legacy": args.legacy, "set": args.set, "clstm": dataclasses.asdict(clstm),
+        "seed": args.seed, "legacy": args.legacy, "set": args.set, "stabilise": prep.stabilise, "clstm": dataclasses.asdict(clstm),
         "grad_clip": train.grad_clip, "schedule": train.schedule, "short_sequences": inputs.short_sequences,
         "accuracy_mean": round(float(accs.mean()), 4), "accuracy_std": round(float(accs.std()), 4),
         "fold_accuracies": [round(float(a), 4) for a in accs],

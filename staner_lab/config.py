@@ -167,9 +167,12 @@ class AttentionConfig(_JsonMixin):
     # 0 = pure gating, F = M (x) U, where the loss depends on M everywhere.
     residual: float = 1.0
     # Batch norm after the 3x3 conv and He init of both convs ("spatial" only). Without them the
-    # hidden ReLUs of the module die in training and M goes flat (docs/model.md).
-    batch_norm: bool = False
-    he_init: bool = False
+    # hidden ReLUs of the module die in training and M goes flat (docs/model.md, "Making attention
+    # localise"); the paper gives neither.
+    batch_norm: bool = True
+    he_init: bool = True
+
+    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"batch_norm": False, "he_init": False}
 
 
 @dataclass(frozen=True)
@@ -306,11 +309,21 @@ class TrainConfig(_JsonMixin):
     # Clip the gradient norm of all parameters to this (None: no clipping). An LSTM's gradient can
     # spike on an unlucky batch; 5.0 is far above the typical norm (see RUN/health.csv).
     grad_clip: float | None = 5.0
+    # "global": one norm over all parameters; "per_branch": SGAER's and TLER's gradients are clipped
+    # each on its own. Eq. 15 is a sum of two independent losses, and with one global norm a spike
+    # in one branch shrinks the other branch's step too (docs/model.md, "Fusion weight").
+    clip: Literal["global", "per_branch"] = "global"
     # Model selection: hold out this fraction of the *training* subjects and keep the epoch with the
     # best accuracy on them (0 = keep the last epoch, as the paper). Never the test fold.
     select_fraction: float = 0.0
+    # What the held-out training subjects select: "fused" = the one epoch with the best fused accuracy;
+    # "per_branch" = each branch's weights from the epoch best for that branch alone (SGAER and TLER
+    # share no parameters, and Eq. 15 is a sum of their two losses), then α on the same subjects
+    # with select_alpha (docs/model.md, "Fusion weight").
+    select: Literal["fused", "per_branch"] = "fused"
     # With select_fraction > 0 and both branches: choose the fusion weight α of Eq. 14 on those held-out
-    # training subjects (grid 0, 0.05, ..., 1; ties -> nearest 0.5) instead of the config's fixed α.
+    # training subjects (grid 0, 0.05, ..., 1, by likelihood; ties -> nearest 0.5) instead of the
+    # config's fixed α.
     select_alpha: bool = False
     flip: bool = True  # horizontal flip augmentation
     seed: int = 0
@@ -341,6 +354,10 @@ class PreprocessConfig(_JsonMixin):
     upscale_below: int = 160  # frames smaller than this (pixels, short side) are upscaled first
     region_margin: float = 0.15  # margin around each region's landmarks, fraction of box size
     peak: Literal["last", "displacement"] = "last"  # CK+/Oulu end at the peak -> last frame
+    # Undo head motion before the regions are cut: every frame is warped by the similarity that puts
+    # its eye corners and nose bridge on the peak frame's (data/stabilise.py). Off = the paper's
+    # fixed box per region, in which a drifting head moves the crop's content (docs/model.md).
+    stabilise: bool = False
 
 
 def _classroom() -> StanerConfig:

@@ -259,9 +259,9 @@ def test_upload_video_and_bad_uploads(env, face_frames, monkeypatch):
         assert match in errors(at), (match, errors(at))
         for tab in ("Sequence", "Decision"):  # the views say the chosen input failed, not "choose one"
             open_tab(at, tab)
-            assert [i.value for i in at.info] == ["The chosen input cannot be used (the message above says why), "
+            assert [i.value for i in at.info] == [("The chosen input cannot be used (the message above says why), "
                                                   "so there is nothing to show here. Fix it, or choose another "
-                                                  "input in the sidebar."], tab
+                                                  "input in the sidebar.")], tab
             assert not at.warning  # the model is loaded: no "no model loaded"
         open_tab(at, "Sequence")
 
@@ -269,10 +269,10 @@ def test_upload_video_and_bad_uploads(env, face_frames, monkeypatch):
     run(at.file_uploader(key="uploads").set_value(("face.png", cv2.imencode(".png", face_frames[4])[1].tobytes(),
                                                    "image/png")))
     assert errors(at) == "" and "upload — 1 frame of 96×96 px" in markdown(at)
-    assert [w.value for w in at.warning] == ["A single still photo carries no motion: TLER reads the same frame 8 "
+    assert [w.value for w in at.warning] == [("A single still photo carries no motion: TLER reads the same frame 8 "
                                              "times, so its vote P_L comes from the face's appearance only, not "
                                              "from how it moved. Upload a video or several frames (neutral face "
-                                             "first, peak last), or take several webcam snapshots."]
+                                             "first, peak last), or take several webcam snapshots.")]
 
     monkeypatch.setattr(uploads, "MAX_UPLOAD_MB", len(video) / 2**20 / 2)  # server.maxUploadSize is the browser's
     run(at.file_uploader(key="uploads").set_value(("clip2.avi", video, "video/x-msvideo")))
@@ -369,7 +369,8 @@ def test_classroom_training_trains_stops_and_is_selectable(env, monkeypatch):
     assert job.wait(150), "training did not finish"  # the page polls; the test waits on the thread
     run(at)
     assert any("Finished after 1 epoch" in s.value for s in at.success), errors(at)
-    assert job.run_dir.parent == env / "runs" and (job.run_dir / "model.pt").is_file()
+    assert job.run_dir.parent == env / "runs" / "sessions" / at.session_state["_staner_session_token"] / "runs"
+    assert (job.run_dir / "model.pt").is_file()
     assert chart_keys(at) == ["live_curves"]  # the Classroom training tab alone
     run(at.button(key="train_use").click())
     assert at.selectbox(key="ckpt").value.endswith(f"{job.run_dir.name}/model.pt")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from contextlib import contextmanager
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -292,7 +292,7 @@ def test_classroom_training_and_use_this_model_in_chromium(server, tmp_path):
         expect(page.get_by_text("has no results.json")).to_have_count(0)
         page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
 
-    metrics = next((tmp_path / "runs").glob("app-*/metrics.csv")).read_text().splitlines()
+    metrics = next((tmp_path / "runs").glob("sessions/*/runs/app-*/metrics.csv")).read_text().splitlines()
     assert metrics[0].endswith(",seconds"), metrics[0]
     seconds = [float(line.split(",")[-1]) for line in metrics[1:]]
     print(f"classroom training in the app, {epochs} epochs (default): {wall:.1f} s from Train to 'Finished' "

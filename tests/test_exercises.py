@@ -326,16 +326,22 @@ def test_lstm_sequence_typical_mistakes(answer, keywords):
     _expect(ex.check_lstm_sequence, answer, *keywords)
 
 
-def _attention_cls(padding=1, relu=True, sigmoid=True, plus=True, names=("conv3x3", "conv1x1"), order="MF"):
+def _attention_cls(padding=1, relu=True, sigmoid=True, plus=True, names=("conv3x3", "conv1x1"), order="MF",
+                   norm="before_relu"):
     class MyAttention(torch.nn.Module):
         def __init__(self, channels, hidden):
             super().__init__()
             setattr(self, names[0], torch.nn.Conv2d(channels, hidden, 3, padding=padding))
+            self.norm = torch.nn.BatchNorm2d(hidden)
             setattr(self, names[1], torch.nn.Conv2d(hidden, 1, 1))
 
         def forward(self, U):
             z = getattr(self, names[0])(U)
-            z = getattr(self, names[1])(torch.relu(z) if relu else z)
+            z = self.norm(z) if norm == "before_relu" else z
+            z = torch.relu(z) if relu else z
+            z = self.norm(z) if norm == "after_relu" else z
+            z = self.norm(z) * 0 + z if norm == "skipped" else z  # keeps the layer, ignores it
+            z = getattr(self, names[1])(z)
             M = torch.sigmoid(z) if sigmoid else z
             F = (1 + M) * U if plus else M * U
             return (M, F) if order == "MF" else (F, M)
@@ -371,6 +377,8 @@ def test_attention_module_correct(trained_attention):
     ({"plus": False}, ['"1 +"']),
     ({"names": ("conv_a", "conv_b")}, ["conv3x3.weight", "self.conv3x3"]),
     ({"order": "FM"}, ["(F, M)"]),
+    ({"norm": "skipped"}, ["batch norm after the 3x3 convolution is missing"]),
+    ({"norm": "after_relu"}, ["batch norm comes before the ReLU"]),
 ])
 def test_attention_module_typical_mistakes(trained_attention, kwargs, keywords):
     _expect(ex.check_attention_module, _attention_cls(**kwargs), *keywords, extra=(trained_attention,))

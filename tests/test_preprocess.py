@@ -299,3 +299,38 @@ def test_flip_sample(png_sequence):
         with_width.landmarks[0, 36], [239 - sample.landmarks[0, 45, 0], sample.landmarks[0, 45, 1]]
     )
     assert dataclasses.replace(flipped, peak=sample.peak).label == sample.label
+
+
+def test_stabilise_undoes_head_motion_before_the_regions_are_cut():
+    from staner_lab.data.given_landmarks import read_landmark_file
+    from staner_lab.data.preprocess import process_frames, read_gray_image
+    from staner_lab.data.shipped import shipped_data_dir
+    from staner_lab.data.stabilise import apply_to_points
+
+    root = shipped_data_dir()
+    frame = read_gray_image(root / "cohn-kanade-images/S001/001/S001_001_00000001.png")
+    lm = read_landmark_file(root / "Landmarks/S001/001/S001_001_00000001_landmarks.txt")
+    H, W = frame.shape
+    centre = (W / 2, H / 2)
+    moves = [(0.0, 0, 0), (5.0, 3, -2), (-4.0, -3, 2), (3.0, 2, 3)]  # degrees, dx, dy: a drifting head
+    frames, landmarks = [], []
+    for deg, dx, dy in moves:
+        m = cv2.getRotationMatrix2D(centre, deg, 1.0)
+        m[:, 2] += (dx, dy)
+        frames.append(cv2.warpAffine(frame, m, (W, H), borderMode=cv2.BORDER_REPLICATE))
+        landmarks.append(apply_to_points(m, lm))
+    frames, landmarks = np.stack(frames), np.stack(landmarks).astype(np.float32)
+    inputs = dataclasses.replace(preset("classroom").inputs, frames=4)
+
+    def run(stabilise):
+        return process_frames(frames, [f"{t}.png" for t in range(4)], inputs,
+                              PreprocessConfig(landmarks="given", stabilise=stabilise),
+                              GivenLandmarksBackend(landmarks)).sample
+
+    still, moving = run(True), run(False)
+    np.testing.assert_array_equal(still.peak, moving.peak)  # the peak frame is the reference
+    for r in REGIONS:  # the same face in every frame: stabilised crops barely change, fixed boxes do
+        drift_still = np.abs(still.regions[r] - still.regions[r][-1]).mean()
+        drift_moving = np.abs(moving.regions[r] - moving.regions[r][-1]).mean()
+        assert drift_still < 0.25 * drift_moving, (r, drift_still, drift_moving)
+    np.testing.assert_allclose(still.landmarks, np.repeat(landmarks[-1:], 4, axis=0), atol=0.05)

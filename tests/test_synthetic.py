@@ -17,6 +17,7 @@ from staner_lab.config import CK_PLUS_CLASSES
 from staner_lab.data.cli import add_synth_parser, run_synth
 from staner_lab.data.shipped import shipped_data_dir
 from staner_lab.data.synthetic.action_units import EMOTION_AUS
+from staner_lab.data.synthetic.realism import Realism, draw_factors
 from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
 from staner_lab.data.synthetic.writer import write_ckplus
 
@@ -127,31 +128,36 @@ def test_generate_dataset_is_deterministic_and_complete():
 # --------------------------------------------------------------------------- landmarks match the drawing
 
 
+def assert_landmarks_on_features(seq: SyntheticSequence, frames: tuple[int, ...]) -> None:
+    """The drawn features lie under the landmarks of ``frames``; the closed mouth under frame 0's."""
+    for t in frames:
+        img, lm = seq.frames[t], seq.landmarks[t]
+        skin = sample(img, [(lm[2] + lm[31]) / 2, (lm[14] + lm[35]) / 2]).mean()  # cheeks
+        assert sample(img, lm[17:27]).mean() < skin - 25, "brows are not under the brow landmarks"
+        assert sample(img, lm[[37, 38, 43, 44]]).mean() < skin - 40, "no lash line at the upper lids"
+        assert sample(img, lm[[50, 52, 56, 58]]).mean() < skin - 15, "no lips at the lip landmarks"
+        assert sample(img, lm[[61, 62, 63]]).mean() < skin - 30, "no mouth line at the inner lips"
+        # the jaw landmarks lie on the face outline: a strong edge, unlike points further inside
+        g = np.hypot(
+            cv2.Sobel(img.astype(np.float32), cv2.CV_32F, 1, 0),
+            cv2.Sobel(img.astype(np.float32), cv2.CV_32F, 0, 1),
+        )
+        jaw = lm[4:13]
+        inside = jaw + 0.15 * (lm[30] - jaw)
+        assert sample(g, jaw).mean() > 1.5 * sample(g, inside).mean()
+        # across the brows (towards the eyes), the darkest line is where the brow landmarks are
+        brow, eye = lm[17:27], lm[[36, 37, 38, 39, 39, 42, 42, 43, 44, 45]]
+        assert abs(darkest_offset(img, brow, eye - brow)) <= 1.0
+    # with the mouth closed, the darkest line across the inner lips is the landmarks' line
+    img, lm = seq.frames[0], seq.landmarks[0]
+    assert abs(darkest_offset(img, lm[[61, 62, 63]], np.repeat([lm[8] - lm[27]], 3, 0))) <= 1.0
+
+
 @pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
 def test_landmarks_lie_on_the_drawn_features(emotion):
     for subject_seed in (0, 1, 2):
         seq = render_sequence(emotion, subject_seed, 1, frames=3, size=128)
-        for t in (0, 2):  # neutral and peak (different pose, so the warp is checked too)
-            img, lm = seq.frames[t], seq.landmarks[t]
-            skin = sample(img, [(lm[2] + lm[31]) / 2, (lm[14] + lm[35]) / 2]).mean()  # cheeks
-            assert sample(img, lm[17:27]).mean() < skin - 25, "brows are not under the brow landmarks"
-            assert sample(img, lm[[37, 38, 43, 44]]).mean() < skin - 40, "no lash line at the upper lids"
-            assert sample(img, lm[[50, 52, 56, 58]]).mean() < skin - 15, "no lips at the lip landmarks"
-            assert sample(img, lm[[61, 62, 63]]).mean() < skin - 30, "no mouth line at the inner lips"
-            # the jaw landmarks lie on the face outline: a strong edge, unlike points further inside
-            g = np.hypot(
-                cv2.Sobel(img.astype(np.float32), cv2.CV_32F, 1, 0),
-                cv2.Sobel(img.astype(np.float32), cv2.CV_32F, 0, 1),
-            )
-            jaw = lm[4:13]
-            inside = jaw + 0.15 * (lm[30] - jaw)
-            assert sample(g, jaw).mean() > 1.5 * sample(g, inside).mean()
-            # across the brows (towards the eyes), the darkest line is where the brow landmarks are
-            brow, eye = lm[17:27], lm[[36, 37, 38, 39, 39, 42, 42, 43, 44, 45]]
-            assert abs(darkest_offset(img, brow, eye - brow)) <= 1.0
-        # with the mouth closed, the darkest line across the inner lips is the landmarks' line
-        img, lm = seq.frames[0], seq.landmarks[0]
-        assert abs(darkest_offset(img, lm[[61, 62, 63]], np.repeat([lm[8] - lm[27]], 3, 0))) <= 1.0
+        assert_landmarks_on_features(seq, (0, 2))  # neutral and peak (different pose: the warp too)
 
 
 # ---------------------------------------------------------------------------------------- the expression
@@ -252,6 +258,157 @@ def test_au_masks_cover_the_moved_landmarks(emotion):
         # the mask covers where the picture changed
         diff = np.abs(seq.frames[-1].astype(float) - seq.frames[0])
         assert diff[mask].mean() > diff[~mask].mean()
+
+
+# ----------------------------------------------------------------------------- harder data (realism)
+
+FACTORS = {
+    "pose": {"pose": 1.0},
+    "lighting": {"lighting": 1.0},
+    "blur": {"blur": 1.2},
+    "jpeg": {"jpeg": 60},
+    "onset": {"onset": 1.0},
+    "frames_range": {"frames_range": (9, 14)},
+}
+
+
+def test_realism_off_is_the_plain_generator():
+    plain = render_sequence("fear", 5, 3, frames=5, size=64)
+    for r in (Realism(), Realism.at(0.0, 64), Realism(frames_range=(5, 5))):
+        assert not r.on or r.frames_range == (5, 5)
+        seq = render_sequence("fear", 5, 3, frames=5, size=64, realism=r)
+        np.testing.assert_array_equal(seq.frames, plain.frames)
+        np.testing.assert_array_equal(seq.landmarks, plain.landmarks)
+        for au in plain.au_masks:
+            np.testing.assert_array_equal(seq.au_masks[au], plain.au_masks[au])
+
+
+@pytest.mark.parametrize("factor", FACTORS)
+def test_each_realism_factor_changes_the_output_deterministically(factor):
+    r = Realism(**FACTORS[factor])
+    assert r.on
+    plain = render_sequence("surprise", 4, 2, frames=8, size=96, noise=0.2)
+    a = render_sequence("surprise", 4, 2, frames=8, size=96, noise=0.2, realism=r)
+    b = render_sequence("surprise", 4, 2, frames=8, size=96, noise=0.2, realism=r)
+    np.testing.assert_array_equal(a.frames, b.frames)  # same seeds, same bytes
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    assert a.aus == plain.aus  # a factor of its own random stream: the expression is the same
+    if factor == "frames_range":
+        assert 9 <= len(a.frames) <= 14
+    else:
+        assert a.frames.shape == plain.frames.shape
+        assert np.abs(a.frames.astype(float) - plain.frames).mean() > 0.3, factor
+    other = render_sequence("surprise", 4, 3, frames=8, size=96, noise=0.2, realism=r)
+    assert not np.array_equal(a.frames, other.frames[: len(a.frames)])  # drawn per sequence
+
+
+@pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
+def test_landmarks_follow_the_head_pose(emotion):
+    r = Realism(pose=1.0, onset=1.0)
+    for subject_seed in (0, 1, 2):
+        seq = render_sequence(emotion, subject_seed, 1, frames=6, size=128, realism=r)
+        plain = render_sequence(emotion, subject_seed, 1, frames=6, size=128)
+        assert np.abs(seq.landmarks - plain.landmarks).mean() > 1.0  # the pose did move the face
+        assert np.all((seq.landmarks >= 0) & (seq.landmarks < 128))
+        assert_landmarks_on_features(seq, (0, 3, 5))
+
+
+@pytest.mark.parametrize("emotion", ["anger", "fear", "happy", "contempt"])
+def test_au_masks_follow_the_head_pose(emotion):
+    r = Realism(pose=1.0)
+    seq = render_sequence(emotion, 6, 2, frames=3, size=128, realism=r)
+    plain = render_sequence(emotion, 6, 2, frames=3, size=128)
+    # both peaks are affine images of the same face: map the plain masks with that affine
+    M, _ = cv2.estimateAffine2D(plain.landmarks[-1], seq.landmarks[-1])
+    assert np.abs(plain.landmarks[-1] @ M[:, :2].T + M[:, 2] - seq.landmarks[-1]).max() < 0.01
+    assert np.abs(M[:, :2] - np.eye(2)).max() > 0.01 or np.abs(M[:, 2]).max() > 1.0  # it did move
+    lm = np.rint(seq.landmarks[-1]).astype(int)
+    for au, mask in seq.au_masks.items():
+        ys, xs = np.nonzero(plain.au_masks[au])
+        centre = np.array([xs.mean(), ys.mean()]) @ M[:, :2].T + M[:, 2]
+        ys, xs = np.nonzero(mask)
+        assert np.abs(np.array([xs.mean(), ys.mean()]) - centre).max() < 1.0, au  # pixels
+        area = plain.au_masks[au].sum() * abs(np.linalg.det(M[:, :2]))
+        assert 0.6 < mask.sum() / area < 1.6, (au, mask.sum() / area)  # the dilation radius is rounded
+        if au in MASK_CHECKS:
+            inside, outside = MASK_CHECKS[au]
+            assert all(mask[lm[i, 1], lm[i, 0]] for i in inside), au
+            assert not any(mask[lm[i, 1], lm[i, 0]] for i in outside), au
+
+
+def test_onset_keeps_the_first_frame_neutral_and_ends_at_the_apex():
+    r = Realism(onset=1.0)
+    holds = set()
+    for sequence_seed in range(6):
+        plain = render_sequence("surprise", 3, sequence_seed, frames=12, size=96)
+        seq = render_sequence("surprise", 3, sequence_seed, frames=12, size=96, realism=r)
+        fx = draw_factors(r, 3, sequence_seed, 12)
+        holds.add(round(fx.hold, 3))
+        assert 0 <= fx.hold and fx.hold + fx.rise <= 1 + 1e-12 and fx.rise >= 0.2
+        np.testing.assert_allclose(seq.landmarks[0], plain.landmarks[0], atol=1e-4)  # neutral
+        np.testing.assert_allclose(seq.landmarks[-1], plain.landmarks[-1], atol=1e-4)  # apex
+        # expression (landmark motion once the head drift is removed) never goes back
+        nose = np.hstack([seq.landmarks[0][27:36], np.ones((9, 1))])  # surprise does not move the nose
+        ones = np.hstack([seq.landmarks[0], np.ones((68, 1))])
+        expr = []
+        for t in range(12):
+            A = np.linalg.lstsq(nose, seq.landmarks[t][27:36].astype(np.float64), rcond=None)[0]
+            expr.append(np.abs(ones @ A - seq.landmarks[t]).mean())
+        assert all(b >= a - 0.01 for a, b in itertools.pairwise(expr)), expr
+        for t in range(12):  # neutral during the hold, at the apex on the plateau (up to head drift)
+            if t / 11 <= fx.hold:
+                assert expr[t] < 0.01, (t, fx.hold, expr)
+            if t / 11 >= fx.hold + fx.rise:
+                assert expr[t] == pytest.approx(expr[-1], rel=0.02)
+        assert expr[-1] > 0.5  # pixels: the expression did happen
+    assert len(holds) == 6 and max(holds) > 0.2  # onset times differ between sequences
+
+
+def test_frames_range_and_readme_of_a_harder_data_set(tmp_path):
+    r = Realism.at(1.0, 48)
+    r = Realism(**{**r.__dict__, "frames_range": (3, 9)})
+    seqs = generate_dataset(2, seed=1, frames=4, size=48, realism=r)
+    lengths = [len(s.frames) for s in seqs]
+    assert min(lengths) >= 3 and max(lengths) <= 9 and len(set(lengths)) >= 3
+    assert all(s.landmarks.shape == (len(s.frames), 68, 2) for s in seqs)
+    root = write_ckplus(seqs, tmp_path / "ck", command="cmd", realism=r)
+    seq = seqs[0]
+    subj, num = seq.sequence_id.split("/")
+    last = len(seq.frames)
+    assert (root / f"Emotion/{subj}/{num}/{subj}_{num}_{last:08d}_emotion.txt").is_file()
+    readme = (root / "README.txt").read_text()
+    assert f"frames per sequence: {sorted(set(lengths))}" in readme
+    assert "pose 1, lighting 1, blur 0.576 px, jpeg 60, onset 1, frames per sequence 3-9" in readme
+    plain = (write_ckplus(seqs, tmp_path / "plain", command="cmd") / "README.txt").read_text()
+    assert "Harder" not in plain and "Harder" in readme
+
+
+def test_cli_realism_options_are_recorded_and_rebuild_byte_for_byte(tmp_path, capsys):
+    out = tmp_path / "hard"
+    argv = ["synth", "--out", str(out), "--subjects", "1", "--seed", "2", "--size", "48", "--noise", "0.2"]
+    argv += ["--realism", "1", "--blur", "0.5", "--frames-range", "3", "6"]
+    assert main(argv) == 0
+    assert "harder: pose 1, lighting 1, blur 0.5 px" in capsys.readouterr().out
+    first = tree_hash(out)
+    readme = (out / "README.txt").read_text()
+    command = "--seed 2 --size 48 --noise 0.2 --realism 1.0 --blur 0.5 --frames-range 3 6"
+    assert command in readme
+    assert "pose 1, lighting 1, blur 0.5 px, jpeg 60, onset 1, frames per sequence 3-6" in readme
+    recorded = readme.split("Regenerate (byte-identical):\n")[1].split()  # the recorded command rebuilds it
+    assert main([*recorded[1:], "--overwrite"]) == 0
+    assert tree_hash(out) == first
+    for bad in (["--realism", "2"], ["--jpeg", "100"], ["--frames-range", "5", "3"], ["--pose", "-1"]):
+        with pytest.raises(SystemExit, match="synth"):
+            main(["synth", "--out", str(tmp_path / "bad"), "--size", "48", *bad])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"pose": -1}, {"blur": -0.1}, {"onset": 1.5}, {"jpeg": 96}, {"jpeg": -1}, {"frames_range": (1, 4)}],
+)
+def test_bad_realism_is_refused(kwargs):
+    with pytest.raises(ValueError, match="Realism"):
+        Realism(**kwargs)
 
 
 # ------------------------------------------------------------------------------------- the CK+ layout

@@ -7,9 +7,16 @@
 - :mod:`staner_lab.app.runs`: run folders (``results.json``, ``metrics.csv``, ``table1.csv``,
   ``predictions.csv``) -> a checked ``RunFolder``; the misclassified sequences.
 - :mod:`staner_lab.app.jobs`: classroom training in a background thread (``TrainingJob``),
-  stoppable after each epoch, written to ``runs/app-<timestamp>/``.
+  stoppable after each epoch, written to ``<session>/runs/app-<timestamp>/``; the server's queue
+  (``TrainingPool``).
+- :mod:`staner_lab.app.session`: each browser session's own folder (``session_dir``), idle sweep;
+  :mod:`staner_lab.app.settings`: the class settings (environment); :mod:`staner_lab.app.limits`:
+  upload, disk and attribution limits (``LimitReached``).
 - :mod:`staner_lab.app.explanations`: a captum attribution of the peak face and its agreement with M.
 - :mod:`staner_lab.app.streaming`: the streaming recogniser's decision after every frame.
+- :mod:`staner_lab.app.live_processor`: one session's live WebRTC recognition (drop, count, record);
+  :mod:`staner_lab.app.live_view`: the Live tab; :mod:`staner_lab.app.recording`: a recording as a
+  sequence folder.
 - :mod:`staner_lab.app.decision`: a Sample's cache key, both branches' votes, the decision sentence.
 
 The sequence view and the model's outputs as numpy (``SequenceView``, ``Analysis``, ``fuse``) are

@@ -1,6 +1,7 @@
 """Classroom training from the app: :func:`train_classroom` writes a run folder like ``staner-lab
-train``; :class:`TrainingJob` runs it in a background thread, stoppable through ``fit``'s
-``on_epoch`` callback, in ``runs/app-<timestamp>/``.
+train`` (results written atomically, so a server restart loses no finished run); a :class:`TrainingJob`
+runs it in a background thread, stoppable through ``fit``'s ``on_epoch`` callback, in
+``<folder>/app-<timestamp>/``; a :class:`TrainingPool` runs a whole class's jobs a few at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from staner_lab.config import preset, train_preset
 from staner_lab.data.records import Sample
 from staner_lab.models.staner import STANER
 
-__all__ = ["ClassroomResult", "TrainingJob", "TrainingStopped", "new_run_dir", "train_classroom"]
+__all__ = ["ClassroomResult", "QueueFull", "TrainingJob", "TrainingPool", "TrainingStopped", "new_run_dir",
+           "train_classroom"]
 
 
 class TrainingStopped(Exception):
@@ -124,38 +126,52 @@ def train_classroom(samples: Sequence[Sample], class_names: Sequence[str], run_d
     return ClassroomResult(run_dir=run_dir, checkpoint=checkpoint, history=history, stopped=stopped, accuracy=acc)
 
 
-class TrainingJob:
-    """Classroom training in a background thread, so the page stays live and Stop can be pressed.
+class QueueFull(RuntimeError):
+    """The training queue holds ``STANER_APP_QUEUE`` trainings already."""
 
-    The page polls :attr:`history` and :attr:`status`; :meth:`stop` asks ``fit``'s on_epoch callback
-    to raise :class:`TrainingStopped` after the current epoch.
+
+class TrainingJob:
+    """One classroom training, in a :class:`TrainingPool`'s worker thread (or its own thread, with
+    :meth:`start`), so the page stays live and Stop can be pressed.
+
+    The page polls :attr:`history`, :attr:`status` and :meth:`TrainingPool.position`; :meth:`stop`
+    cancels a queued job, or asks ``fit``'s on_epoch callback to raise :class:`TrainingStopped`
+    after the current epoch.
 
     >>> job = TrainingJob.start(samples, class_names, epochs=3)  # doctest: +SKIP
     >>> job.stop(); job.wait(60); job.status  # doctest: +SKIP
     'stopped'
     """
 
-    def __init__(self, run_dir: Path, epochs: int) -> None:
+    def __init__(self, run_dir: Path, epochs: int, samples: Sequence[Sample] = (), class_names: Sequence[str] = (),
+                 seed: int = 0, pool: TrainingPool | None = None) -> None:
         self.run_dir = run_dir
         self.epochs = epochs
         self.history: list[dict[str, float]] = []
-        self.status: Literal["running", "done", "stopped", "failed"] = "running"
+        self.status: Literal["queued", "running", "done", "stopped", "cancelled", "failed"] = "queued"
         self.error: str | None = None
         self.result: ClassroomResult | None = None
-        self.started = time.time()
+        self.queued_at = time.time()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self._args = (list(samples), tuple(class_names), seed)
+        self._pool = pool
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
 
     @classmethod
     def start(cls, samples: Sequence[Sample], class_names: Sequence[str], epochs: int = 10, seed: int = 0,
               root: Path | None = None) -> TrainingJob:
-        job = cls(new_run_dir(root), int(epochs))
-        job._thread = threading.Thread(target=job._work, args=(list(samples), tuple(class_names), seed),
-                                       name=f"staner-train-{job.run_dir.name}", daemon=True)
-        job._thread.start()
+        """Start at once in a thread of its own (no queue)."""
+        job = cls(new_run_dir(root), int(epochs), samples, class_names, seed)
+        threading.Thread(target=job._work, name=f"staner-train-{job.run_dir.name}", daemon=True).start()
         return job
 
-    def _work(self, samples: list[Sample], class_names: tuple[str, ...], seed: int) -> None:
+    def _work(self) -> None:
+        samples, class_names, seed = self._args
+        self._args = ((), (), seed)  # the samples are not kept after training
+        self.started = time.time()
+        self.status = "running"
         try:
             self.result = train_classroom(samples, class_names, self.run_dir, self.epochs, seed,
                                           on_epoch=self.history.append, should_stop=self._stop.is_set)
@@ -163,10 +179,20 @@ class TrainingJob:
         except Exception as exc:  # noqa: BLE001 - a thread must report every failure to the page
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = "failed"
+        finally:
+            self.ended = time.time()
+            self._done.set()
 
     def stop(self) -> None:
-        """Ask training to stop after the current epoch (the weights of the last epoch are kept)."""
+        """Cancel a queued job; or stop training after the current epoch (its weights are kept)."""
         self._stop.set()
+        if self._pool is not None:
+            self._pool.cancel(self)
+
+    @property
+    def queue_wait(self) -> float | None:
+        """Seconds from submission to the start of training (None while queued or when cancelled)."""
+        return None if self.started is None else self.started - self.queued_at
 
     @property
     def stopping(self) -> bool:
@@ -174,11 +200,99 @@ class TrainingJob:
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        """Queued or training (the page keeps polling)."""
+        return self.status in ("queued", "running")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the thread ends; True if it did."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Block until the job ends (finished, stopped, cancelled or failed); True if it did."""
+        self._done.wait(timeout)
         return not self.running
 
+
+class TrainingPool:
+    """Classroom trainings for the whole server: ``workers`` at a time, at most ``max_queued`` waiting,
+    first come first served. One per server (``st.cache_resource`` in the app).
+
+    >>> pool = TrainingPool(workers=1, max_queued=30)  # doctest: +SKIP
+    >>> job = pool.submit(samples, class_names, epochs=10, root=session_dir("runs"))  # doctest: +SKIP
+    >>> pool.position(job)  # doctest: +SKIP
+    1
+    """
+
+    def __init__(self, workers: int = 1, max_queued: int = 60) -> None:
+        if workers < 1:
+            raise ValueError("a training pool needs at least one worker")
+        self.workers = int(workers)
+        self.max_queued = int(max_queued)
+        self._cond = threading.Condition()
+        self._waiting: list[TrainingJob] = []
+        self._running: list[TrainingJob] = []
+        self._threads = [threading.Thread(target=self._worker, name=f"staner-train-worker-{k}", daemon=True)
+                         for k in range(self.workers)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, samples: Sequence[Sample], class_names: Sequence[str], epochs: int = 10, seed: int = 0,
+               root: Path | None = None) -> TrainingJob:
+        """Queue a training into a new ``root/app-<timestamp>`` folder.
+
+        Raises:
+            QueueFull: ``max_queued`` trainings are waiting already.
+        """
+        with self._cond:
+            queued = sum(j.status == "queued" for j in self._waiting)
+            if queued >= self.max_queued:
+                raise QueueFull(f"{queued} trainings are already waiting (the server's limit, "
+                                "STANER_APP_QUEUE); try again when some have finished")
+            job = TrainingJob(new_run_dir(root), int(epochs), samples, class_names, seed, pool=self)
+            if len(self._running) + len(self._waiting) < self.workers:
+                job.status = "running"  # a worker is free: it starts now, no place in a queue to show
+            self._waiting.append(job)
+            self._cond.notify()
+        return job
+
+    def position(self, job: TrainingJob) -> int | None:
+        """1 for the next job to start, 2 for the one after; None when not waiting."""
+        with self._cond:
+            queued = [j for j in self._waiting if j.status == "queued"]
+            return queued.index(job) + 1 if job in queued else None
+
+    @property
+    def waiting(self) -> int:
+        """Trainings waiting for a worker."""
+        with self._cond:
+            return sum(j.status == "queued" for j in self._waiting)
+
+    def active_dirs(self) -> list[Path]:
+        """Run folders of queued and running trainings (their sessions are not cleaned up)."""
+        with self._cond:
+            return [j.run_dir for j in (*self._waiting, *self._running)]
+
+    def cancel(self, job: TrainingJob) -> bool:
+        """Take a queued job off the queue (its empty run folder is removed); False if it is not queued."""
+        with self._cond:
+            if job not in self._waiting:
+                return False
+            self._waiting.remove(job)
+            job.status = "cancelled"
+            job._args = ((), (), 0)
+        try:
+            job.run_dir.rmdir()
+        except OSError:
+            pass
+        job._done.set()
+        return True
+
+    def _worker(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    self._cond.wait()
+                job = self._waiting.pop(0)
+                job.status = "running"
+                self._running.append(job)
+            try:
+                job._work()
+            finally:
+                with self._cond:
+                    self._running.remove(job)

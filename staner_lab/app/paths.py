@@ -2,7 +2,9 @@
 
 The allowed folders are the repository's ``runs/`` and ``data_samples/``, ``$STANER_APP_RUNS`` (where
 classroom training writes) and the folders named in ``$STANER_APP_ALLOW`` or ``--allow``; a path
-outside them, or of the wrong kind, is a :class:`PathError`.
+outside them, or of the wrong kind, is a :class:`PathError`. Inside the sessions root (each browser
+session's own folder, :mod:`staner_lab.app.session`) only a session's own folder, given as a root, is
+allowed, and listings never walk into it from above.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from staner_lab.data.shipped import DATA_SAMPLES
 __all__ = [
     "ALLOW_ENV",
     "RUNS_ENV",
+    "SESSIONS_ENV",
     "PathError",
     "allowed_roots",
     "display_path",
     "list_checkpoints",
     "list_run_dirs",
     "runs_root",
+    "sessions_root",
     "validate_checkpoint_path",
     "validate_run_dir",
 ]
@@ -32,6 +36,8 @@ REPO_ROOT = DATA_SAMPLES.parent
 ALLOW_ENV = "STANER_APP_ALLOW"
 #: Where classroom training writes ``app-<timestamp>/`` (default: the repository's ``runs/``).
 RUNS_ENV = "STANER_APP_RUNS"
+#: Where each browser session keeps its uploads, recordings and runs (default: ``<runs root>/sessions``).
+SESSIONS_ENV = "STANER_APP_SESSIONS"
 
 
 class PathError(ValueError):
@@ -42,6 +48,12 @@ def runs_root() -> Path:
     """Where run folders live: ``$STANER_APP_RUNS`` or the repository's ``runs/``."""
     env = os.environ.get(RUNS_ENV)
     return Path(env).expanduser().resolve() if env else (REPO_ROOT / "runs").resolve()
+
+
+def sessions_root() -> Path:
+    """The folder of all sessions' folders: ``$STANER_APP_SESSIONS`` or ``<runs root>/sessions``."""
+    env = os.environ.get(SESSIONS_ENV)
+    return Path(env).expanduser().resolve() if env else runs_root() / "sessions"
 
 
 def allowed_roots(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[Path, ...]:
@@ -77,6 +89,10 @@ def _inside(text: str | os.PathLike[str], roots: Sequence[Path], what: str) -> P
     if not p.is_absolute():
         p = REPO_ROOT / p
     resolved = p.resolve(strict=False)  # follows symlinks: a link out of the roots is refused
+    sessions = sessions_root()
+    if resolved.is_relative_to(sessions) and not any(r.is_relative_to(sessions) and r != sessions
+                                                     and resolved.is_relative_to(r) for r in roots):
+        raise PathError(f"{raw}: another session's folder; each student sees only their own uploads and runs")
     if not any(resolved.is_relative_to(r) for r in roots):
         shown = ", ".join(display_path(r) + "/" for r in roots)
         raise PathError(f"{raw}: the app reads {what}s only inside {shown}. To allow another folder, start it "
@@ -117,9 +133,11 @@ _DATA_FOLDERS = frozenset({"cohn-kanade-images", "Landmarks", "Emotion", "Ground
 
 def _walk(root: Path, max_depth: int) -> Iterable[tuple[Path, list[str], list[str]]]:
     base = len(root.parts)
+    sessions = sessions_root()
     for dirpath, dirnames, filenames in os.walk(root):
         p = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _DATA_FOLDERS)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _DATA_FOLDERS
+                             and not (d == sessions.name and (p / d).resolve() == sessions))  # never listed
         if len(p.parts) - base >= max_depth:
             dirnames[:] = []
         yield p, dirnames, filenames

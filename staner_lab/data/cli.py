@@ -12,6 +12,7 @@ cache hit) and shows what a training run will see.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import shutil
 from collections import Counter
@@ -23,6 +24,7 @@ from staner_lab.data.cache import CACHE_ENV, SampleCache
 from staner_lab.data.dataset import prepare_records
 from staner_lab.data.readers import LAYOUTS, ReadReport, read_dataset
 from staner_lab.data.records import Sample, SequenceRecord
+from staner_lab.data.synthetic.realism import Realism
 from staner_lab.data.synthetic.sequence import generate_dataset
 from staner_lab.data.synthetic.writer import LAYOUT_FOLDERS, README_MARK, write_ckplus
 
@@ -54,11 +56,51 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="pixel-noise scale (1 = std 0.6-1.4 gray levels per subject; 0 = none)",
     )
+    h = p.add_argument_group(
+        "harder data (all off by default; see staner_lab/data/synthetic/realism.py)",
+        "--realism sets every factor below at once (1 = comparable to CK+ / Oulu-CASIA); a factor given "
+        "explicitly overrides it.",
+    )
+    h.add_argument(
+        "--realism", type=float, default=None, metavar="K", help="all factors at level K in [0, 1]"
+    )
+    h.add_argument(
+        "--pose", type=float, default=None, metavar="K", help="head pose and drift scale (1: +-8 deg, ...)"
+    )
+    h.add_argument("--lighting", type=float, default=None, metavar="K", help="side light and gain scale")
+    h.add_argument(
+        "--blur", type=float, default=None, metavar="PX", help="largest defocus blur sigma, pixels"
+    )
+    h.add_argument("--jpeg", type=int, default=None, metavar="Q", help="lowest JPEG quality (qualities Q-95)")
+    h.add_argument("--onset", type=float, default=None, metavar="K", help="neutral hold / apex plateau scale")
+    h.add_argument(
+        "--frames-range",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("MIN", "MAX"),
+        help="frames per sequence drawn in [MIN, MAX] (replaces --frames)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an earlier synthetic data set in --out (other folders are refused)",
     )
+
+
+_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range")
+
+
+def _realism(args: argparse.Namespace) -> Realism:
+    """The realism factors: ``--realism`` for all, then each factor given explicitly."""
+    level = getattr(args, "realism", None)
+    given = {k: getattr(args, k, None) for k in _REALISM_OPTIONS}
+    given = {k: tuple(v) if k == "frames_range" else v for k, v in given.items() if v is not None}
+    try:
+        base = Realism.at(level, args.size) if level is not None else Realism()
+        return dataclasses.replace(base, **given)
+    except ValueError as e:
+        raise SystemExit(f"staner-lab synth: {e}") from None
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -77,6 +119,10 @@ def _command_line(args: argparse.Namespace) -> str:
         value = getattr(args, name)
         if value != default:
             parts += [f"--{name}", str(value)]
+    for name in ("realism", *_REALISM_OPTIONS):
+        value = getattr(args, name, None)
+        if value is not None:
+            parts += [f"--{name.replace('_', '-')}", *map(str, value if name == "frames_range" else [value])]
     return shlex.join(parts)
 
 
@@ -112,6 +158,7 @@ def run_synth(args: argparse.Namespace) -> int:
         raise SystemExit(
             "staner-lab synth: need --subjects >= 1, --frames >= 2, --size >= 48 and --noise >= 0"
         )
+    realism = _realism(args)
     out = Path(args.out)
     _prepare_out(out, args.overwrite)
     seqs = generate_dataset(
@@ -121,14 +168,18 @@ def run_synth(args: argparse.Namespace) -> int:
         size=args.size,
         intensity=args.intensity,
         noise=args.noise,
+        realism=realism,
     )
-    write_ckplus(seqs, out, command=_command_line(args))
+    write_ckplus(seqs, out, command=_command_line(args), realism=realism)
     files = sum(1 for p in out.rglob("*") if p.is_file())
+    lengths = sorted({len(q.frames) for q in seqs})
+    frames = lengths[0] if len(lengths) == 1 else f"{lengths[0]}-{lengths[-1]}"
+    harder = f"; harder: {realism.describe()}" if realism.on else ""
     nbytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(
         f"Wrote {len(seqs)} synthetic sequences ({args.subjects} subjects x {len(CK_PLUS_CLASSES)} "
-        f"emotions, {args.frames} frames of {args.size}x{args.size} px, intensity {args.intensity:g}, "
-        f"noise {args.noise:g}, seed {args.seed}) to {out} in the CK+ layout: {files} files, "
+        f"emotions, {frames} frames of {args.size}x{args.size} px, intensity {args.intensity:g}, "
+        f"noise {args.noise:g}, seed {args.seed}{harder}) to {out} in the CK+ layout: {files} files, "
         f"{nbytes / 1e6:.2f} MB. Labels are in Emotion/, 68-point "
         f"landmarks in Landmarks/, peak-frame AU masks in GroundTruth/; README.txt records the command that "
         f"rebuilds it byte for byte."

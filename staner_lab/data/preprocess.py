@@ -27,6 +27,7 @@ from staner_lab.data.faces import LandmarkBackend
 from staner_lab.data.given_landmarks import GivenLandmarksBackend
 from staner_lab.data.records import Sample, SequenceRecord
 from staner_lab.data.regions import crop_regions, flip_sample_arrays, sequence_region_boxes
+from staner_lab.data.stabilise import stabilise_frames
 
 __all__ = [
     "ProcessedSequence",
@@ -253,6 +254,8 @@ def process_frames(
         )
     peak = choose_peak(landmarks, prep.peak)
     face = align_face(frames[peak], landmarks[peak], inputs.face_size)
+    if prep.stabilise:  # the peak frame is the reference: the face and its landmarks stay as they were
+        frames, landmarks = stabilise_frames(frames, landmarks, peak)
     boxes = sequence_region_boxes(
         landmarks, inputs.region_sizes, prep.region_margin, image_shape=frames.shape[1:]
     )

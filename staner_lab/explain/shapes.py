@@ -133,7 +133,8 @@ def _specs(config: StanerConfig, model: STANER, part: str, region: str) -> list[
         rows = [("U", "it.sgaer.U", "front-end features, the input of the module")]
         if config.sgaer.attention.kind == "spatial":
             rows += [("w_3x3", f"{att}.scores.conv3x3.weight", "3x3 convolution: context around each position"),
-                     ("conv3x3(U)", f"{att}.scores.conv3x3", "3x3 convolution of U (then ReLU)"),
+                     ("conv3x3(U)", f"{att}.scores.conv3x3", "3x3 convolution of U (then batch norm, ReLU)"
+                      if config.sgaer.attention.batch_norm else "3x3 convolution of U (then ReLU)"),
                      ("w_1x1", f"{att}.scores.conv1x1.weight", "1x1 convolution: all channels into one"),
                      ("Conv[w; U]", f"{att}.scores", "scores, the argument of the sigmoid in Eq. 1")]
         else:

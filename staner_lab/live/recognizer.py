@@ -86,6 +86,10 @@ class FrameResult:
         peak_index: sequence frame whose aligned face gave P_G (None without SGAER).
         sgaer_ran: SGAER ran on this frame (the peak changed).
         class_names: the model's class names, in the order of P.
+        gates: {region: {"f", "i", "o": (N,) float32}}: the LSTM gates (Eq. 5, 6, 8) of this frame's
+            step (None without TLER).
+        peak_face: (S, S) float32 aligned peak face SGAER read; M: its (h, w) spatial attention map
+            (Eq. 1), None for channel or no attention. The same arrays until SGAER runs again.
     """
 
     index: int
@@ -106,6 +110,9 @@ class FrameResult:
     predicted: str | None = None
     peak_index: int | None = None
     sgaer_ran: bool = False
+    gates: dict[str, dict[str, np.ndarray]] | None = None
+    peak_face: np.ndarray | None = None
+    M: np.ndarray | None = None
 
     @property
     def prediction(self) -> int | None:
@@ -298,6 +305,7 @@ class StreamingRecognizer:
             P_L=None if P_L is None else P_L[0].float().cpu().numpy(),
             P=P, alpha=self.alpha, predicted=self.class_names[int(np.argmax(P))],
             peak_index=self._peak_index, sgaer_ran=ran,
+            gates=dict(self._gates) if P_L is not None else None, peak_face=self._peak_face, M=self._M,
         )
 
     # --- internals ----------------------------------------------------------------------------
@@ -317,6 +325,9 @@ class StreamingRecognizer:
         self._sgaer_at: int | None = None
         self._peak_index: int | None = None
         self._P_G: Tensor | None = None
+        self._gates: dict[str, dict[str, np.ndarray]] = {}
+        self._peak_face: np.ndarray | None = None
+        self._M: np.ndarray | None = None
 
     def _tler_step(self, gray: np.ndarray, lm: np.ndarray, t: int) -> Tensor:
         sizes = self.model.config.inputs.region_sizes
@@ -347,6 +358,7 @@ class StreamingRecognizer:
                 state = (step.h, step.c)
                 hs.append(step.h)
             self._state[r] = state
+            self._gates[r] = {k: getattr(step, k)[0].float().cpu().numpy() for k in ("f", "i", "o")}
             hidden.append(hs)
         for hs in zip(*hidden):
             self._window.append(Fn.concatenate_regions(hs)[:, None])  # Eq. 11: F'_t (1, 1, 3N)
@@ -380,7 +392,10 @@ class StreamingRecognizer:
         size = self.model.config.inputs.face_size
         face = align_face(peak[1], peak[2], size)  # (S, S) float32
         x = torch.from_numpy(face).to(self._device, self._dtype)[None, None]
-        self._P_G = Fn.softmax(self.model.sgaer(x).float())  # Eq. 3
+        it = self.model.sgaer.forward_intermediates(x)
+        self._P_G = it.P_G  # Eq. 3
+        spatial = it.M is not None and it.M.shape[-2:] != (1, 1)
+        self._peak_face, self._M = face, (it.M[0, 0].float().cpu().numpy() if spatial else None)
         self._peak_index, self._sgaer_at = peak[0], t
         return True
 

@@ -14,6 +14,9 @@ belong to no part of the model (figures are in :mod:`staner_lab.viz`, exercise c
 - :func:`as_leaky`, :func:`subject_overlap`: the mistake notebook 06 measures, a split that lets
   one subject appear in training and test.
 
+Importing this module inside a Jupyter kernel also makes every plotly figure carry a static PNG
+beside the interactive one (:mod:`staner_lab.teaching.figures`), so exports and hand-outs show them.
+
 >>> budget(full=30, fast=1) in (1, 30)
 True
 """
@@ -30,6 +33,7 @@ import numpy as np
 from staner_lab.config import InputConfig, PreprocessConfig
 from staner_lab.data.records import Sample
 from staner_lab.data.shipped import DATA_SAMPLES
+from staner_lab.teaching import figures
 
 __all__ = [
     "FAST_ENV",
@@ -53,6 +57,9 @@ __all__ = [
 FAST_ENV = "STANER_FAST"
 #: Where notebooks write run folders (default: the repository's ``runs/notebooks/``).
 RUNS_ENV = "STANER_NOTEBOOK_RUNS"
+
+
+figures.install()
 
 
 def fast() -> bool:

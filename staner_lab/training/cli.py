@@ -44,9 +44,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="learning-rate schedule: the paper's step (default) or a half cosine down to lr/10")
     g.add_argument("--grad-clip", type=float, default=None, metavar="NORM",
                    help="clip the gradient norm to NORM (default 5; 0 = no clipping)")
+    g.add_argument("--clip", choices=["global", "per_branch"], default=None,
+                   help="one gradient norm over all parameters (default) or one per branch (SGAER, TLER)")
     g.add_argument("--select-fraction", type=float, default=None, metavar="F",
                    help="hold out F of the training subjects and keep the epoch that is best on them "
                         "(default 0: the last epoch)")
+    g.add_argument("--select", choices=["fused", "per_branch"], default=None,
+                   help="with --select-fraction: keep the one epoch best for the fused decision (default), or "
+                        "each branch's weights from the epoch best for that branch")
     g.add_argument("--select-alpha", action="store_true",
                    help="with --select-fraction: choose the fusion weight α of Eq. 14 on the held-out training "
                         "subjects instead of --alpha")
@@ -96,8 +101,9 @@ def _train_config(args) -> TrainConfig:
                                schedule=args.schedule or base.schedule,
                                select_alpha=args.select_alpha or base.select_alpha,
                                select_fraction=base.select_fraction if args.select_fraction is None
-                               else args.select_fraction,
-                               grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None))
+                               else args.select_fraction, select=args.select or base.select,
+                               grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None),
+                               clip=args.clip or base.clip)
 
 
 def _load_data(args, config):

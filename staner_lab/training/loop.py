@@ -78,13 +78,24 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tenso
     return peak, regions, batch["label"].to(device, non_blocking=True)
 
 
+def _clip(model: STANER, max_norm: float, how: str) -> None:
+    if how == "per_branch":
+        for branch in (model.sgaer, model.tler):
+            if branch is not None:
+                torch.nn.utils.clip_grad_norm_(branch.parameters(), max_norm)
+    else:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+
 def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, device: torch.device,
                     amp: bool = True, scaler: torch.amp.GradScaler | None = None,
                     progress: tqdm | None = None, grad_clip: float | None = None,
-                    class_weights: torch.Tensor | None = None) -> tuple[float, float]:
+                    class_weights: torch.Tensor | None = None,
+                    clip: str = "global") -> tuple[float, float]:
     """One pass over ``loader`` with the joint loss (Eq. 15). Returns (mean loss, accuracy).
 
-    ``grad_clip``: clip the norm of all gradients to this before each step (None: no clipping).
+    ``grad_clip``: clip the gradient norm to this before each step (None: no clipping), over all
+    parameters (``clip="global"``) or over each branch's own (``clip="per_branch"``).
     ``class_weights``: (K,) per-class loss weights (None: the paper's unweighted loss).
     """
     model.train()
@@ -99,13 +110,13 @@ def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, dev
             scaler.scale(loss).backward()
             if grad_clip is not None:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                _clip(model, grad_clip, clip)
             scaler.step(optimizer)
             scaler.update()
         else:
             loss.backward()
             if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                _clip(model, grad_clip, clip)
             optimizer.step()
         n = labels.shape[0]
         total_loss += loss.item() * n
@@ -170,16 +181,32 @@ def predict(model: STANER, loader, device: torch.device, amp: bool = True,
 
 def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")  # branch scores stay in last.pt
     writer.writeheader()
     writer.writerows(history)
     atomic_write_text(path, buf.getvalue())
 
 
-def _best_epoch(history: list[dict[str, float]]) -> int | None:
-    """The epoch with the highest val_acc, ties broken by the lowest val_loss, then the earliest."""
-    scored = [(row["val_acc"], -row["val_loss"], -row["epoch"]) for row in history if row["val_acc"] == row["val_acc"]]
+def _best_epoch(history: list[dict[str, float]], branch: str = "") -> int | None:
+    """The epoch with the highest val_acc, ties broken by the lowest val_loss, then the earliest;
+    with ``branch`` "G" or "L", by that branch's own accuracy and negative log-likelihood."""
+    acc, loss = ("val_acc", "val_loss") if not branch else (f"val_acc_{branch}", f"val_nll_{branch}")
+    scored = [(row[acc], -row[loss], -row["epoch"]) for row in history if row.get(acc, math.nan) == row.get(acc)]
     return -int(max(scored)[2]) if scored else None
+
+
+def _branch_scores(pred: Predictions) -> dict[str, float]:
+    """Each branch's accuracy and mean -log P_y on a validation set (keys val_acc_G, val_nll_G, ...)."""
+    scores = {}
+    for key, P in (("G", pred.P_G), ("L", pred.P_L)):
+        if P is not None and len(P):
+            p_true = P[np.arange(len(P)), pred.labels]
+            scores[f"val_acc_{key}"] = float((P.argmax(axis=1) == pred.labels).mean())
+            scores[f"val_nll_{key}"] = float(-np.log(np.clip(p_true, 1e-12, None)).mean())
+    return scores
+
+
+_BRANCH_PREFIX = {"G": "sgaer.", "L": "tler."}
 
 
 def _health_batch(train_set: StanerDataset, size: int = 32):
@@ -218,6 +245,7 @@ class FitResult:
     history: list[dict[str, float]]
     checkpoint: Path
     best_epoch: int | None = None  # with select_best: the epoch whose weights ``model`` holds
+    best_epochs: dict[str, int] | None = None  # with per-branch selection: {"G": epoch, "L": epoch}
 
 
 def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, cfg: TrainConfig,
@@ -263,6 +291,9 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
 
     weights = (class_weights(train_set.labels, model.config.num_classes).to(device)
                if cfg.class_balance == "loss" else None)
+    per_branch = cfg.select == "per_branch" and model.sgaer is not None and model.tler is not None
+    best_state = (load_checkpoint(run_dir / "best.pt")["model"]
+                  if per_branch and select_best and start and (run_dir / "best.pt").exists() else None)
     health_batch = _health_batch(train_set)
     # about ten rows per run: one health pass costs about a sixth of an epoch of CK+ size
     health_every = max(1, cfg.epochs // 10)
@@ -278,12 +309,12 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         train_set.set_epoch(epoch)
         loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
         train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar, cfg.grad_clip,
-                                                 weights)
+                                                 weights, cfg.clip)
         row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": float("nan"), "val_acc": float("nan")}
         if val_set is not None and len(val_set):
             pred = predict(model, make_loader(val_set, cfg.batch_size), device, amp)
-            row.update(val_loss=pred.loss, val_acc=pred.accuracy)
+            row.update(val_loss=pred.loss, val_acc=pred.accuracy, **_branch_scores(pred))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         extra = {"epoch": epoch, "optimizer": optimizer.state_dict(), "history": history,
@@ -294,7 +325,16 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         _write_metrics(run_dir / "metrics.csv", history)
         if epoch % health_every == 0 or epoch == cfg.epochs - 1:
             health_rows = _log_health(run_dir / "health.csv", model, health_batch, device, epoch, health_rows)
-        if select_best and _best_epoch(history) == epoch:
+        if select_best and per_branch:
+            improved = [b for b in _BRANCH_PREFIX if _best_epoch(history, b) == epoch]
+            if improved:
+                best_state = _merge_branches(best_state, model.state_dict(), improved)
+                model_now = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                model.load_state_dict(best_state)  # save_checkpoint takes a model: lend it the best weights
+                save_checkpoint(run_dir / "best.pt", model, {"epochs": {b: _best_epoch(history, b)
+                                                                         for b in _BRANCH_PREFIX}})
+                model.load_state_dict(model_now)
+        elif select_best and _best_epoch(history) == epoch:
             save_checkpoint(run_dir / "best.pt", model, {"epoch": epoch, "val_acc": row["val_acc"],
                                                          "val_loss": row["val_loss"]})
         bar.set_description(f"train {run_dir.name} epoch {epoch + 1}/{cfg.epochs} val_acc {row['val_acc']:.3f}")
@@ -306,4 +346,15 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
     if val_set is None or not len(val_set):
         raise ValueError("select_best needs a non-empty validation set of training subjects")
     model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    if per_branch:
+        return FitResult(model=model, history=history, checkpoint=ckpt_path,
+                         best_epochs={b: _best_epoch(history, b) for b in _BRANCH_PREFIX})
     return FitResult(model=model, history=history, checkpoint=ckpt_path, best_epoch=_best_epoch(history))
+
+
+def _merge_branches(best: dict | None, now: dict, branches: list[str]) -> dict:
+    """``best`` with the entries of ``branches`` ("G": sgaer.*, "L": tler.*) taken from ``now``."""
+    if best is None:
+        return {k: v.detach().clone() for k, v in now.items()}
+    prefixes = tuple(_BRANCH_PREFIX[b] for b in branches)
+    return {k: (now[k].detach().clone() if k.startswith(prefixes) else v) for k, v in best.items()}

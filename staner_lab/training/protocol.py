@@ -105,6 +105,7 @@ def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, de
         "history": result.history,
         "selection_subjects": sorted({samples[i].subject for i in select_idx}),
         "best_epoch": result.best_epoch,
+        "best_epochs": result.best_epochs,
         "alpha": alpha if alpha is not None else config.alpha,
         "device": str(device),
         "seconds": time.perf_counter() - t0,
@@ -260,9 +261,9 @@ def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: Sta
     final = load_checkpoint(out / "last.pt")
     model = STANER(dataclasses.replace(final["config"], alpha=float(result.get("alpha", final["config"].alpha))))
     extra = {k: final["extra"][k] for k in ("epoch", "history", "train_config")}
-    if result.get("best_epoch") is not None:
+    if result.get("best_epoch") is not None or result.get("best_epochs"):
         model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
-        extra["epoch"] = result["best_epoch"]
+        extra["epoch"] = result["best_epoch"] if result.get("best_epoch") is not None else result["best_epochs"]
     else:
         model.load_state_dict(final["model"])
     save_checkpoint(out / "model.pt", model, extra)

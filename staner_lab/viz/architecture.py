@@ -273,7 +273,8 @@ def attention_diagram(config: StanerConfig) -> go.Figure:
     if att.kind == "spatial":
         col = _column(0.0, 0.0, 1.8, 6)
         boxes = [_Box("U", "U", *col[0], w=1.4, kind="io", hover="it.sgaer.U"),
-                 _Box("c3", f"3×3 conv, {C} → {hid}", *col[1], h=0.7, hover=f"{a}.conv3x3"),
+                 _Box("c3", f"3×3 conv, {C} → {hid}" + (", batch norm" if getattr(att, "batch_norm", False) else ""),
+                      *col[1], h=0.7, w=4.0, hover=f"{a}.conv3x3"),
                  _Box("c1", f"ReLU, 1×1 conv, {hid} → 1", *col[2], w=4.0, h=0.7, hover=f"{a}.conv1x1")]
         arrows = [_Arrow("U", "c3", ("U",)), _Arrow("c3", "c1", ("conv3x3(U)",), show_symbol=False),
                   _Arrow("c1", "sig", ("Conv[w; U]",), show_symbol=False)]

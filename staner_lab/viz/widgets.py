@@ -1,7 +1,7 @@
 """ipywidgets for the notebooks: a slider, a drop-down, and :func:`show_interactive`.
 
-:func:`show_interactive` shows a figure at its default settings (a static fallback for viewers
-without widgets) and then controls that redraw it.
+:func:`show_interactive` shows a figure at its default settings (what viewers without widgets
+see) and then controls that draw it again at other settings.
 """
 
 from __future__ import annotations
@@ -38,22 +38,41 @@ def dropdown(options: Sequence[Any], value: Any = None, description: str = ""):
 
 
 def show_interactive(build: Callable[..., go.Figure], **controls: Any) -> None:
-    """Show ``build(**defaults)`` as a static figure, then controls that redraw it.
+    """Show ``build(**defaults)``, then controls; moving one draws the figure again below them.
 
-    The static figure is the fallback for viewers without widgets (a rendered notebook, VS Code
-    without widget support); in JupyterLab the controls below it redraw a live copy.
+    The first figure is an ordinary output, what viewers without widgets show (an HTML or PDF
+    export, GitHub, VS Code without widget support). The redrawn figure goes into an ``Output``
+    widget that stays empty until a control moves: a headless run (``jupyter nbconvert --execute``,
+    ``jupyter execute``) never writes into it, so it never waits on nbclient's emulation of it
+    (jupyter/nbclient#312), which ``ipywidgets.interact`` triggers by drawing at once.
 
     Args:
         build: keyword arguments -> figure.
-        **controls: ipywidgets controls (see :func:`slider`, :func:`dropdown`), named like ``build``'s
-            arguments; their current values are the defaults.
+        **controls: ipywidgets controls (see :func:`slider`, :func:`dropdown`) or fixed values, named
+            like ``build``'s arguments; the controls' current values are the defaults.
     """
     import ipywidgets as widgets
-    from IPython.display import Markdown, display
+    from IPython.display import Markdown, clear_output, display
 
-    defaults = {k: getattr(c, "value", c) for k, c in controls.items()}
-    shown = ", ".join(f"{k} = {v:.2f}" if isinstance(v, float) else f"{k} = {v}" for k, v in defaults.items())
-    display(Markdown(f"*Static view ({shown}). The controls below redraw it in JupyterLab; other viewers show "
-                     "only this figure.*"))
-    build(**defaults).show()
-    widgets.interact(lambda **kw: build(**kw).show(), **controls)
+    def values() -> dict[str, Any]:
+        return {k: c.value if isinstance(c, widgets.Widget) else c for k, c in controls.items()}
+
+    def settings(now: dict[str, Any]) -> str:
+        return ", ".join(f"{k} = {v:.2f}" if isinstance(v, float) else f"{k} = {v}" for k, v in now.items())
+
+    display(Markdown(f"*Figure at {settings(values())}. Move the controls below it to draw it again at other "
+                     "settings (JupyterLab, VS Code); a rendered copy of the notebook shows only this figure.*"))
+    build(**values()).show()
+    out = widgets.Output()
+
+    def redraw(_change: Any = None) -> None:
+        now = values()
+        with out:  # an exception shows here, in the notebook, not in the kernel's log
+            clear_output(wait=True)
+            display(Markdown(f"*{settings(now)}*"))
+            build(**now).show()
+
+    knobs = [c for c in controls.values() if isinstance(c, widgets.Widget)]
+    for knob in knobs:
+        knob.observe(redraw, names="value")
+    display(widgets.VBox([*knobs, out]))

@@ -19,6 +19,8 @@ Modules (lowest first):
 - ``canvas``: drawing primitives (soft anti-aliased polygons, lines, ellipses; curves).
 - ``render``: the 2-D face renderer (one frontal face from landmarks and AU amplitudes).
 - ``masks``: per-AU region masks of the peak frame.
+- ``realism``: optional harder conditions (head pose drift, side light, blur, JPEG, onset timing,
+  sequence length), all off by default; :class:`Realism`, ``Realism.at(level, size)``.
 - ``sequence``: :class:`SyntheticSequence`, :func:`render_sequence`, :func:`generate_dataset`.
 - ``writer``: :func:`write_ckplus` (CK+ layout, byte-stable PNG / npz / text files).
 """
@@ -26,12 +28,14 @@ Modules (lowest first):
 from __future__ import annotations
 
 from staner_lab.data.synthetic.action_units import AU_NAMES, EMOTION_AUS
+from staner_lab.data.synthetic.realism import Realism
 from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
 from staner_lab.data.synthetic.writer import write_ckplus
 
 __all__ = [
     "AU_NAMES",
     "EMOTION_AUS",
+    "Realism",
     "SyntheticSequence",
     "generate_dataset",
     "render_sequence",

@@ -28,13 +28,15 @@ from staner_lab.data.synthetic.action_units import EMOTION_AUS, au_shift, ease
 from staner_lab.data.synthetic.identity import Pose, random_identity, random_lighting, random_pose
 from staner_lab.data.synthetic.landmarks import neutral_landmarks
 from staner_lab.data.synthetic.masks import au_mask
+from staner_lab.data.synthetic.realism import Realism, blur, compress, draw_factors, light, onset_progress
 from staner_lab.data.synthetic.render import draw_face
 
 __all__ = ["SyntheticSequence", "generate_dataset", "render_sequence"]
 
 
 _SS = 2  # supersampling: faces are drawn at 2x and shrunk by the pose warp
-_TAG_IDENTITY, _TAG_SUBJECT_SCENE, _TAG_SEQUENCE = 11, 12, 13  # random-stream keys
+_TAG_IDENTITY, _TAG_SUBJECT_SCENE, _TAG_SEQUENCE = 11, 12, 13  # random-stream keys (realism.py: 14)
+_NO_EXTRA = np.array([0.0, 0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: fields are arrays; compare them explicitly
@@ -67,14 +69,26 @@ def _rng(*key: int) -> np.random.Generator:
 
 
 def _pose_matrix(
-    pose: Pose, p: float, size: int, canvas_px: int, canvas_origin: np.ndarray, out_origin: np.ndarray
+    pose: Pose,
+    p: float,
+    size: int,
+    canvas_px: int,
+    canvas_origin: np.ndarray,
+    out_origin: np.ndarray,
+    extra: np.ndarray = _NO_EXTRA,
+    yaw: float = 1.0,
 ) -> np.ndarray:
-    """2x3 affine map from canvas pixels to output pixels at time ``p`` in [0, 1]."""
-    ang = math.radians(pose.angle + p * pose.d_angle)
-    s = pose.scale * size / canvas_px
+    """2x3 affine map from canvas pixels to output pixels at time ``p`` in [0, 1].
+
+    ``extra`` (angle deg, tx, ty, scale factor) and ``yaw`` are the realism factors' additions; their
+    neutral values (0, 0, 0, 1) and 1 leave every float of the plain matrix unchanged.
+    """
+    ang = math.radians(pose.angle + p * pose.d_angle + extra[0])
+    s = pose.scale * extra[3] * size / canvas_px
     c, n = math.cos(ang), math.sin(ang)
-    A = np.array([[c, -n], [n, c]]) @ np.diag([s * pose.yaw, s])
-    t = out_origin + size * np.array([pose.tx + p * pose.d_tx, pose.ty + p * pose.d_ty]) - A @ canvas_origin
+    A = np.array([[c, -n], [n, c]]) @ np.diag([s * (pose.yaw * yaw), s])
+    shift = [pose.tx + p * pose.d_tx + extra[1], pose.ty + p * pose.d_ty + extra[2]]
+    t = out_origin + size * np.array(shift) - A @ canvas_origin
     return np.hstack([A, t[:, None]])
 
 
@@ -89,6 +103,7 @@ def render_sequence(
     noise: float = 1.0,
     subject: str | None = None,
     sequence_id: str | None = None,
+    realism: Realism | None = None,
 ) -> SyntheticSequence:
     """Render one sequence: neutral in the first frame, ``emotion`` at its peak in the last.
 
@@ -105,6 +120,9 @@ def render_sequence(
             Noise costs PNG compression: ``noise=0.2`` keeps a 96x96 frame under 4 KB.
         subject: subject id to record (default ``f"S{subject_seed:03d}"``).
         sequence_id: sequence id to record (default ``f"{subject}/{sequence_seed:03d}"``).
+        realism: optional harder conditions (:class:`~staner_lab.data.synthetic.realism.Realism`:
+            head pose drift, side light, blur, JPEG, onset timing, frames per sequence drawn from
+            ``frames_range`` instead of ``frames``); None or all off = the plain generator, bit for bit.
 
     Returns:
         A :class:`SyntheticSequence` with frames (T, size, size) uint8, landmarks (T, 68, 2) and
@@ -123,12 +141,14 @@ def render_sequence(
     subject = subject if subject is not None else f"S{subject_seed:03d}"
     sequence_id = sequence_id if sequence_id is not None else f"{subject}/{sequence_seed:03d}"
 
+    fx = draw_factors(realism or Realism(), subject_seed, sequence_seed, frames)
+    frames = fx.frames
     idt = random_identity(_rng(_TAG_IDENTITY, subject_seed))
     scene_rng, seq_rng = (
         _rng(_TAG_SUBJECT_SCENE, subject_seed),
         _rng(_TAG_SEQUENCE, subject_seed, sequence_seed),
     )
-    pose, light = random_pose(scene_rng, seq_rng), random_lighting(scene_rng, seq_rng, noise)
+    pose, lit = random_pose(scene_rng, seq_rng), random_lighting(scene_rng, seq_rng, noise)
     jitter = seq_rng.uniform(0.85, 1.0, size=len(EMOTION_AUS[emotion]))
     side = 1 if seq_rng.random() < 0.5 else -1
     aus = {au: float(intensity * w * j) for (au, w), j in zip(EMOTION_AUS[emotion].items(), jitter)}
@@ -142,32 +162,33 @@ def render_sequence(
     canvas_origin = np.array([canvas_px / 2, canvas_px / 2 - 0.25 * unit])
     out_origin = np.array([size / 2, size / 2 - 0.25 * idt.face_px * size])
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    ramp = ((xx - size / 2) * math.cos(light.angle) + (yy - size / 2) * math.sin(light.angle)) / size
+    ramp = ((xx - size / 2) * math.cos(lit.angle) + (yy - size / 2) * math.sin(lit.angle)) / size
 
     out = np.empty((frames, size, size), np.uint8)
     lms = np.empty((frames, 68, 2), np.float32)
     for t in range(frames):
         p = t / (frames - 1)
-        e = ease(p)
+        e = ease(onset_progress(fx, p))
         lm = neutral + e * shift
         img = draw_face(
             idt, lm, {au: e * amp for au, amp in aus.items()}, side, canvas_px, canvas_origin, unit
         )
         img = cv2.GaussianBlur(img, (0, 0), 0.45 * _SS)
-        M = _pose_matrix(pose, p, size, canvas_px, canvas_origin, out_origin)
+        M = _pose_matrix(pose, p, size, canvas_px, canvas_origin, out_origin, fx.d_pose[t], fx.yaw)
         img = cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        img = (img - 128.0) * light.contrast + 128.0 + light.brightness + light.strength * ramp
-        img += noise_rng.normal(0.0, light.noise, img.shape).astype(np.float32)
-        out[t] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        img = (img - 128.0) * lit.contrast + 128.0 + lit.brightness + lit.strength * ramp
+        img = blur(fx, light(fx, img, size), t)
+        img += noise_rng.normal(0.0, lit.noise, img.shape).astype(np.float32)
+        out[t] = compress(fx, np.clip(np.rint(img), 0, 255).astype(np.uint8))
         canvas_pts = canvas_origin + unit * lm
         lms[t] = canvas_pts @ M[:, :2].T + M[:, 2]
 
-    M_peak = _pose_matrix(pose, 1.0, size, canvas_px, canvas_origin, out_origin)
+    M_peak = _pose_matrix(pose, 1.0, size, canvas_px, canvas_origin, out_origin, fx.d_pose[-1], fx.yaw)
 
     def to_image(q: np.ndarray) -> np.ndarray:
         return (canvas_origin + unit * q) @ M_peak[:, :2].T + M_peak[:, 2]
 
-    unit_out = unit * pose.scale * size / canvas_px
+    unit_out = unit * (pose.scale * fx.d_pose[-1, 3]) * size / canvas_px
     peak = neutral + shift
     masks = {au: au_mask(au, side, neutral, peak, to_image, size, unit_out) for au in aus}
     return SyntheticSequence(
@@ -190,12 +211,13 @@ def generate_dataset(
     intensity: float = 1.0,
     emotions: Sequence[str] = CK_PLUS_CLASSES,
     noise: float = 1.0,
+    realism: Realism | None = None,
 ) -> list[SyntheticSequence]:
     """Render ``subjects`` people, each showing every emotion once; deterministic per ``seed``.
 
     Subjects are "S001", "S002", ...; each subject's sequence numbers 001, 002, ... are assigned to
     the emotions in a seeded random order (as in CK+, the number says nothing about the label).
-    ``frames``, ``size``, ``intensity`` and ``noise`` are passed to :func:`render_sequence`.
+    ``frames``, ``size``, ``intensity``, ``noise`` and ``realism`` are passed to :func:`render_sequence`.
 
     Returns:
         The sequences, ordered by subject and sequence number.
@@ -221,6 +243,7 @@ def generate_dataset(
                     size=size,
                     intensity=intensity,
                     noise=noise,
+                    realism=realism,
                     subject=name,
                     sequence_id=f"{name}/{number:03d}",
                 )

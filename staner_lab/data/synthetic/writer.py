@@ -18,6 +18,7 @@ import numpy as np
 
 from staner_lab.atomic import atomic_write_bytes
 from staner_lab.config import CK_PLUS_CLASSES
+from staner_lab.data.synthetic.realism import Realism
 from staner_lab.data.synthetic.sequence import SyntheticSequence
 
 __all__ = ["LAYOUT_FOLDERS", "README_MARK", "write_ckplus"]
@@ -59,7 +60,10 @@ def _ck_float(v: float) -> str:
 
 
 def write_ckplus(
-    sequences: Iterable[SyntheticSequence], out_dir: str | os.PathLike[str], command: str | None = None
+    sequences: Iterable[SyntheticSequence],
+    out_dir: str | os.PathLike[str],
+    command: str | None = None,
+    realism: Realism | None = None,
 ) -> Path:
     """Write sequences in the original CK+ layout (plus the AU masks) under ``out_dir``.
 
@@ -77,6 +81,7 @@ def write_ckplus(
         sequences: rendered sequences (labels index :data:`~staner_lab.config.CK_PLUS_CLASSES`).
         out_dir: the data set folder (created if missing).
         command: the command that regenerates the folder, recorded in README.txt.
+        realism: the realism factors the sequences were rendered with, listed in README.txt when on.
 
     Returns:
         ``out_dir`` as a Path.
@@ -109,6 +114,13 @@ def write_ckplus(
         sizes.add(seq.frames.shape[1:])
     codes = ", ".join(f"{i + 1} {name}" for i, name in enumerate(CK_PLUS_CLASSES))
     per_class = ", ".join(f"{name} {counts[name]}" for name in CK_PLUS_CLASSES if name in counts)
+    harder = ""
+    if realism is not None and realism.on:
+        harder = (
+            "\nHarder than the plain generator (staner_lab/data/synthetic/realism.py, Realism):\n"
+            f"  {realism.describe()}.\n"
+            "  Landmarks follow the head pose in every frame; the AU masks follow the peak frame's pose.\n"
+        )
     readme = f"""{README_MARK}.
 
 These faces are procedurally drawn (staner_lab/data/synthetic/); they are not photographs of people.
@@ -118,7 +130,7 @@ fear AU1+2+4+5+20+26, happy AU6+12, sadness AU1+4+15, surprise AU1+2+5+26).
 
 Sequences: {sum(counts.values())} ({per_class}); frames per sequence: {sorted(n_frames)};
 frame size (h, w): {sorted(sizes)}.
-
+{harder}
 Layout (the original CK+ layout, plus GroundTruth/):
   cohn-kanade-images/S001/001/S001_001_00000001.png      grayscale frames, 1-based 8-digit numbers
   Emotion/S001/001/S001_001_000000NN_emotion.txt         label of the sequence (NN = last frame)

@@ -207,15 +207,17 @@ def _load_trained(module: torch.nn.Module, trained: torch.nn.Module) -> None:
         yours = {k: tuple(v.shape) for k, v in module.state_dict().items()}
         if set(yours) == set(keys):
             raise Mismatch(f"the trained weights do not fit your layers' sizes: they are {keys}, yours {yours}. "
-                           "conv3x3 is nn.Conv2d(channels, hidden, kernel_size=3, padding=1) and conv1x1 "
-                           "nn.Conv2d(hidden, 1, kernel_size=1).") from None
+                           "conv3x3 is nn.Conv2d(channels, hidden, kernel_size=3, padding=1), norm "
+                           "nn.BatchNorm2d(hidden) and conv1x1 nn.Conv2d(hidden, 1, kernel_size=1).") from None
         raise Mismatch(f"the trained weights do not load into your module: they are stored as {keys}, your module "
-                       f"has {yours or 'no parameters'}. Name the layers self.conv3x3 and self.conv1x1 (an "
-                       "nn.ReLU has no weights) so that load_state_dict finds them.") from None
+                       f"has {yours or 'no parameters'}. Name the layers as they are stored (self.conv3x3, "
+                       "self.norm when the trained module has a batch norm, self.conv1x1; an nn.ReLU has no "
+                       "weights) so that load_state_dict finds them.") from None
 
 
 def check_attention_module(student_cls: type, trained: torch.nn.Module) -> bool:
-    """Fig. 3 and Eq. 1-2 as a module: ``student_cls(channels, hidden)`` with layers ``conv3x3`` and ``conv1x1``,
+    """Fig. 3 and Eq. 1-2 as a module: ``student_cls(channels, hidden)`` with layers ``conv3x3``, ``norm`` (a
+    batch norm, when ``trained`` has one) and ``conv1x1``,
     ``forward(U) -> (M, F)``, loaded with the weights of ``trained`` (the library's spatial
     :class:`~staner_lab.models.AttentionModule`, e.g. ``model.sgaer.attention`` of the shipped checkpoint).
 
@@ -266,7 +268,7 @@ def check_attention_module(student_cls: type, trained: torch.nn.Module) -> bool:
                 raise Mismatch(_attention_map_hint(M, U, ref, case))
             raise Mismatch("M is right; F is not. " + _eq2_hint(F, U, M_want, case))
         return (f"your module, loaded with the trained weights ({C} -> {hidden} -> 1 channels), gives the library's "
-                "M and F: M = σ(conv1x1(ReLU(conv3x3(U)))) (Eq. 1, Fig. 3), F = (1 + M) ⊗ U (Eq. 2).")
+                "M and F: M = σ(conv1x1(ReLU(norm(conv3x3(U))))) (Eq. 1, Fig. 3), F = (1 + M) ⊗ U (Eq. 2).")
 
     return report("attention module", body)
 
@@ -274,7 +276,8 @@ def check_attention_module(student_cls: type, trained: torch.nn.Module) -> bool:
 def _attention_map_hint(M: Tensor, U: Tensor, ref: torch.nn.Module, case: str) -> str:
     s = ref.scores
     with torch.no_grad():
-        mid = s.conv3x3(U)
+        raw = s.conv3x3(U)
+        mid = s.norm(raw)
         scores = s.conv1x1(mid.relu())
         mistakes = [
             (scores, "M is the raw score: apply the sigmoid of Eq. 1, M = σ(score), so that M lies in [0, 1]."),
@@ -287,8 +290,14 @@ def _attention_map_hint(M: Tensor, U: Tensor, ref: torch.nn.Module, case: str) -
             (torch.tanh(scores), "you used tanh; Eq. 1 uses the sigmoid σ, M in [0, 1]."),
             (torch.sigmoid(s.conv1x1(torch.sigmoid(mid))), "the inner non-linearity is a ReLU, not a second sigmoid."),
         ]
+        if not isinstance(s.norm, torch.nn.Identity):
+            mistakes += [
+                (torch.sigmoid(s.conv1x1(raw.relu())), ("the batch norm after the 3x3 convolution is missing: "
+                                                       "M = σ(conv1x1(ReLU(norm(conv3x3(U))))).")),
+                (torch.sigmoid(s.conv1x1(s.norm(raw.relu()))), "the batch norm comes before the ReLU, not after it."),
+            ]
     for value, hint in mistakes:
         if close(M, value):
             return hint
-    return (f"on {case} your M differs from σ(conv1x1(ReLU(conv3x3(U)))) by up to {(M - ref(U)[0]).abs().max():.3g}. "
+    return (f"on {case} your M differs from σ(conv1x1(ReLU(norm(conv3x3(U))))) by up to {(M - ref(U)[0]).abs().max():.3g}. "
             "Run the layers in that order, each on the previous one's output.")

@@ -1,0 +1,76 @@
+"""Head-motion stabilisation of a sequence before its regions are cut (``PreprocessConfig.stabilise``).
+
+TLER reads the motion inside one fixed box per region (``regions.sequence_region_boxes``). When the
+head turns, nods or drifts during the sequence, the box's content moves as much as a subtle
+expression does, and the C-LSTM sees head motion. Here every frame is warped by the similarity
+transform (rotation, uniform scale, translation) that best puts its *rigid* landmarks — the four eye
+corners and the nose bridge, which expressions hardly move — onto the reference frame's, so that
+what is left to move inside a box is the expression.
+
+>>> import numpy as np
+>>> face = np.random.default_rng(0).uniform(20, 80, (68, 2))
+>>> moved = np.stack([face, face + 5.0, face])  # frame 1: the head shifted 5 px right and down
+>>> m = stabilising_transforms(moved, reference=0)
+>>> bool(np.allclose(apply_to_points(m[1], moved[1]), face, atol=1e-3))
+True
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["RIGID_LANDMARKS", "apply_to_points", "stabilise_frames", "stabilising_transforms"]
+
+#: Eye corners (36, 39, 42, 45) and nose bridge (27-30): points a facial expression hardly moves.
+RIGID_LANDMARKS = (27, 28, 29, 30, 36, 39, 42, 45)
+
+
+def stabilising_transforms(landmarks: np.ndarray, reference: int) -> np.ndarray:
+    """(T, 2, 3) similarity transforms taking each frame's rigid landmarks onto frame ``reference``'s.
+
+    Fitted over :data:`RIGID_LANDMARKS` with ``cv2.estimateAffinePartial2D`` (least median of
+    squares, so one misplaced point does not tilt the frame); the reference frame gets the identity.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 3 or lm.shape[1:] != (68, 2):
+        raise ValueError(f"landmarks must be (T, 68, 2), got {lm.shape}")
+    target = lm[reference, RIGID_LANDMARKS]
+    out = np.empty((len(lm), 2, 3))
+    for t, frame_lm in enumerate(lm):
+        if t == reference:
+            out[t] = np.eye(2, 3)
+            continue
+        m, _ = cv2.estimateAffinePartial2D(frame_lm[list(RIGID_LANDMARKS)], target, method=cv2.LMEDS)
+        out[t] = np.eye(2, 3) if m is None else m  # degenerate points: leave the frame as it is
+    return out
+
+
+def apply_to_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N, 2) points mapped by one 2x3 transform."""
+    p = np.asarray(points, dtype=np.float64)
+    return p @ m[:, :2].T + m[:, 2]
+
+
+def stabilise_frames(frames: np.ndarray, landmarks: np.ndarray, reference: int) -> tuple[np.ndarray, np.ndarray]:
+    """Warp every frame (and its landmarks) onto the reference frame's head position.
+
+    Args:
+        frames: (T, H, W) grayscale frames.
+        landmarks: (T, 68, 2) their landmarks.
+        reference: index of the frame that stays as it is (the peak, so the peak face and its
+            landmarks are unchanged).
+
+    Returns:
+        (frames, landmarks) of the same shapes and dtypes; borders replicate edge pixels.
+    """
+    frames = np.asarray(frames)
+    transforms = stabilising_transforms(landmarks, reference)
+    H, W = frames.shape[1:3]
+    warped = np.empty_like(frames)
+    moved = np.empty_like(np.asarray(landmarks))
+    for t, (frame, m) in enumerate(zip(frames, transforms)):
+        warped[t] = frame if t == reference else cv2.warpAffine(
+            frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved[t] = apply_to_points(m, landmarks[t])
+    return warped, moved
