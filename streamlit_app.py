@@ -28,6 +28,7 @@ from staner_lab.app import (
     limits,
     live_view,
     paths,
+    recording,
     runs,
     session,
     settings,
@@ -42,6 +43,7 @@ from staner_lab.training import health
 from staner_lab.training.checkpoint import CheckpointError, load_model
 
 VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training", "Live"]
+TRAINING_DATA = ["the shipped synthetic sequences", "the class's webcam recordings"]
 SHIPPED = "data_samples/classroom.pt"
 TYPED = "Type a path…"
 FOLLOW = "Run folder of the selected checkpoint"
@@ -599,12 +601,16 @@ def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
 
 
 def training_view() -> None:
-    st.markdown("Train the **classroom** model on the shipped synthetic sequences (some subjects held out). "
+    st.markdown("Train the **classroom** model on the shipped synthetic sequences or on the class's own webcam "
+                "recordings (some subjects held out). "
                 "The default 10 epochs take well under a minute on a 2-core CPU; the run is written to "
                 f"`{paths.display_path(session.session_dir('runs'))}/app-<timestamp>/` (your session's folder) "
                 "and can be picked as a checkpoint. The server trains a few models at a time; others wait in a queue.")
     job: jobs.TrainingJob | None = st.session_state.get("train_job")
     running = job is not None and job.running
+    st.radio("Train on", TRAINING_DATA, key="train_data", horizontal=True, disabled=running,
+             help="The class's recordings are the sequences saved with Record in the Live tab "
+                  f"(`{paths.display_path(recording.recordings_root())}`); faces are found with dlib.")
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
     c1.number_input("Epochs", 1, 200, 10, key="train_epochs", disabled=running)
     c2.button("Train", type="primary", on_click=start_training, disabled=running, key="train_start")
@@ -616,7 +622,10 @@ def training_view() -> None:
 
 def start_training() -> None:
     try:
-        samples, class_names = cached_training_data()
+        if st.session_state.get("train_data", TRAINING_DATA[0]) == TRAINING_DATA[1]:
+            samples, class_names = recording.load_recordings(preset("classroom").inputs)
+        else:
+            samples, class_names = cached_training_data()
     except (FileNotFoundError, ValueError) as exc:
         st.session_state["train_error"] = f"Cannot train: {exc}"
         return

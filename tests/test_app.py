@@ -23,7 +23,7 @@ from staner_lab.config import CK_PLUS_CLASSES, OULU_CASIA_CLASSES, PreprocessCon
 from staner_lab.data.preprocess import load_frames, preprocess_sequence
 from staner_lab.explain import inspection
 from staner_lab.models.staner import STANER
-from staner_lab.training.checkpoint import save_checkpoint
+from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 NO_MODEL = "No model loaded (the message above says why): this view needs one. Pick a checkpoint in the sidebar."
@@ -387,6 +387,24 @@ def test_classroom_training_trains_stops_and_is_selectable(env, monkeypatch):
     run(at)
     assert any("Stopped after" in s.value for s in at.success), errors(at)
     assert len(job.history) < 50 and job.result.checkpoint.is_file()
+
+
+def test_classroom_training_on_the_class_recordings(env):
+    from test_app_jobs import record_shipped
+
+    at = open_tab(start(), "Classroom training")
+    run(at.radio(key="train_data").set_value("the class's webcam recordings"))
+    run(at.button(key="train_start").click())
+    assert "Cannot train: no recordings yet" in errors(at) and "Live tab" in errors(at)
+    record_shipped(env / "runs" / "recordings", {"S001": "ada", "S002": "bo", "S003": "cy"})
+    at.number_input(key="train_epochs").set_value(1)
+    run(at.button(key="train_start").click())
+    job = at.session_state["train_job"]
+    assert job.wait(150), "training did not finish"
+    run(at)
+    assert any("Finished after 1 epoch" in s.value for s in at.success), errors(at)
+    payload = load_checkpoint(job.run_dir / "model.pt")
+    assert list(payload["config"].class_names) == ["anger", "happy"]  # a model of the recorded classes
 
 
 # --- server settings ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 
 from staner_lab.app.paths import runs_root
 
-__all__ = ["RecordingError", "recordings_root", "save_recording", "student_id"]
+__all__ = ["RecordingError", "load_recordings", "recordings_root", "save_recording", "student_id"]
 
 #: At most this many frames per recording (about 20 s at 15 fps): a recording is held in memory first.
 MAX_FRAMES = 300
@@ -74,3 +74,29 @@ def save_recording(frames: Sequence[np.ndarray], label: str, class_names: Sequen
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def load_recordings(inputs, root: Path | None = None, cache_dir: Path | None = None):
+    """The class's recordings as training data: (samples, class names), classes = the recorded ones.
+
+    Faces and landmarks come from dlib, as for any folder of frames; a recording in which no face is
+    found is skipped. Raises a RecordingError that says what is missing when the recordings cannot
+    train a model: at least two classes (a classifier needs a choice) and two students (one is held
+    out to test on, subject-independent).
+    """
+    from staner_lab.config import PreprocessConfig
+    from staner_lab.data.dataset import load_samples
+
+    root = recordings_root() if root is None else Path(root)
+    if not root.is_dir() or not any(p.is_dir() for p in root.iterdir()):
+        raise RecordingError(f"no recordings yet in {root}: record sequences in the Live tab first "
+                             "(at least two classes, from at least two students)")
+    samples, class_names, _ = load_samples(root, inputs, PreprocessConfig(landmarks="dlib"), layout="folders",
+                                           cache_dir=cache_dir, on_error="skip", progress=False)
+    classes = sorted({class_names[s.label] for s in samples})
+    students = sorted({s.subject for s in samples})
+    if len(classes) < 2 or len(students) < 2:
+        raise RecordingError(f"the recordings in {root} hold {len(samples)} usable sequences of "
+                             f"{len(classes)} class(es) ({', '.join(classes) or 'none'}) from {len(students)} "
+                             "student(s); training needs at least two classes and two students")
+    return samples, class_names
