@@ -53,6 +53,7 @@ def _oracle_map(mask: np.ndarray, cells: int) -> np.ndarray:
 def localisation(model, samples, root: Path) -> list[dict]:
     """Per test sequence: is SGAER right, does M's maximum fall in the AU masks, M's mass inside."""
     S = model.config.inputs.face_size
+    cells = S // 8  # M's grid: the front end pools three times (as benchmarks/explain_agreement.py)
     rows = []
     for start in range(0, len(samples), 16):
         chunk = samples[start:start + 16]
@@ -60,7 +61,6 @@ def localisation(model, samples, root: Path) -> list[dict]:
         with torch.no_grad():
             pred = E.forward_fn(model, "sgaer")(batch["peak"]).argmax(1)
         M = E.upsampled_attention(model, batch["peak"])
-        cells = M.shape[-1] // (S // model.sgaer.forward_intermediates(batch["peak"][:1]).M.shape[-1])
         for b, sample in enumerate(chunk):
             mask = E.align_mask(E.union_mask(E.load_au_masks(root, sample.sequence_id)), sample.landmarks[-1], S)
             rows.append({"correct": bool(pred[b] == batch["label"][b]), "area": float(mask.mean()),

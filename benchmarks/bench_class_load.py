@@ -64,11 +64,12 @@ def free_port() -> int:
 
 @contextmanager
 def app_server(workdir: Path, env: dict[str, str] | None = None):
-    """``streamlit run streamlit_app.py`` on loopback; yields (url, pid); always stopped."""
+    """``streamlit run streamlit_app.py`` on loopback, as scripts/start runs it (.streamlit/config.toml, the
+    app's own thread settings); yields (url, pid); always stopped. The browser tests start theirs here too."""
     port = free_port()
     log = (workdir / "streamlit.log").open("w")
     environ = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    environ |= {"STANER_APP_RUNS": str(workdir / "runs"), "STANER_APP_SESSIONS": str(workdir / "sessions")}
+    environ |= {"STANER_APP_RUNS": str(workdir / "runs")}  # sessions: <runs>/sessions, the app's default
     environ |= env or {}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1"],
@@ -455,7 +456,8 @@ def run_class(students: int = 30, train_every: int = 3, epochs: int = 3, time_li
             stop.set()
             sampler.join()
             log = (work / "streamlit.log").read_text()
-        sessions = sorted(p.name for p in (work / "sessions").iterdir()) if (work / "sessions").is_dir() else []
+        root = work / "runs" / "sessions"
+        sessions = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
         out = summarise(report, wall, rss, load_before, os.getloadavg(), log, sessions, students, epochs, work)
         return {"think_s": think, "stagger_s": stagger} | out
     finally:

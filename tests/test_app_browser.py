@@ -13,21 +13,16 @@ installs it). Without it the test fails and says so; it is never skipped.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from staner_lab.app.paths import RUNS_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -100,51 +95,24 @@ def first_render(context, url: str) -> dict[str, float]:
     return {"page": page, "tabs_s": tabs, "figure_s": time.perf_counter() - t0}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _bench_class_load():
+    spec = importlib.util.spec_from_file_location("bench_class_load", REPO / "benchmarks" / "bench_class_load.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
 def server(tmp_path):
-    """``streamlit run streamlit_app.py`` on a free port; stopped after the test."""
+    """``streamlit run streamlit_app.py`` on a free port (``app_server`` of benchmarks/bench_class_load.py,
+    runs under tmp_path/runs); stopped after the test."""
     if not CHROMIUM.is_file():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}; the browser test needs it. Install it with: "
                     "apt-get update && apt-get install -y --no-install-recommends chromium (CI does this in .ci/run)")
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    # Not the test's own thread settings (OMP_NUM_THREADS=1 is common in tests): the app sets its own.
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")} | {RUNS_ENV: str(tmp_path / "runs")}
-    # As scripts/start runs it, with .streamlit/config.toml (no file watcher, no usage statistics).
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
-        text = (tmp_path / "streamlit.log").read_text()
-        assert "Inotify" not in text and "Watchdog" not in text, text[-2000:]  # no file watcher
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    with _bench_class_load().app_server(tmp_path) as (url, _pid):
+        yield url + "/"
+    text = (tmp_path / "streamlit.log").read_text()
+    assert "Inotify" not in text and "Watchdog" not in text, text[-2000:]  # no file watcher
 
 
 def plotly_chart(page, title: str):

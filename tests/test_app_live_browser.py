@@ -1,5 +1,5 @@
 """The Live view in a real browser: Debian's Chromium with a fake camera streams a synthetic face
-(neutral -> "surprise" apex, then held) over WebRTC to ``streamlit run streamlit_app.py``.
+(neutral -> "disgust" apex, then held) over WebRTC to ``streamlit run streamlit_app.py``.
 
 Checks: the page shows the decision as frames arrive; "Record" saves the frames the recogniser saw
 as a sequence folder under the app's runs folder; the decision the page reports for the last
@@ -36,7 +36,9 @@ from staner_lab.live.recognizer import StreamingRecognizer
 from staner_lab.training.checkpoint import load_model
 
 W, H, FPS = 640, 480, 30
-EXPRESSION = "surprise"  # subject 5: both branches agree on it (P = 0.86 without video coding)
+# Subject 5, a face the shipped model recognises with confidence (P = 0.94 for disgust without video
+# coding, round-3 checkpoint; its surprise sits at P = 0.50, where VP8 noise flips the decision).
+EXPRESSION = "disgust"
 # Frames: no face, neutral, neutral -> apex, the apex held; 5.7 s, then the fake camera loops the file.
 # The stream reaches the server some time after the camera starts, at an unknown frame; the face-less
 # frames end that first sequence, and the recording starts over with the next one, on the neutral face.

@@ -36,9 +36,11 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return Path(path)
 
 
-def save_checkpoint(path: str | Path, model: STANER, extra: dict[str, Any] | None = None) -> Path:
-    """Save ``model`` (weights + config) and ``extra`` atomically to ``path``."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+def save_checkpoint(path: str | Path, model: STANER, extra: dict[str, Any] | None = None,
+                    state: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` (weights + config) and ``extra`` atomically to ``path``; ``state``: other weights
+    for the same model to save instead of its current ones (e.g. each branch's best epoch)."""
+    state = {k: v.detach().cpu() for k, v in (model.state_dict() if state is None else state).items()}
     payload = {"format": FORMAT, "config": model.config.to_json(), "model": state, "extra": extra or {}}
     return atomic_torch_save(payload, path)
 

@@ -329,11 +329,8 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
             improved = [b for b in _BRANCH_PREFIX if _best_epoch(history, b) == epoch]
             if improved:
                 best_state = _merge_branches(best_state, model.state_dict(), improved)
-                model_now = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                model.load_state_dict(best_state)  # save_checkpoint takes a model: lend it the best weights
                 save_checkpoint(run_dir / "best.pt", model, {"epochs": {b: _best_epoch(history, b)
-                                                                         for b in _BRANCH_PREFIX}})
-                model.load_state_dict(model_now)
+                                                                         for b in _BRANCH_PREFIX}}, best_state)
         elif select_best and _best_epoch(history) == epoch:
             save_checkpoint(run_dir / "best.pt", model, {"epoch": epoch, "val_acc": row["val_acc"],
                                                          "val_loss": row["val_loss"]})
