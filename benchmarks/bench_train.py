@@ -41,17 +41,21 @@ def random_samples(cfg, n: int) -> list[Sample]:
                    subject=f"S{i % 20}", sequence_id=str(i)) for i in range(n)]
 
 
-def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True):
+def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True, augment=None):
     cfg = model_preset(name)
     tc = dataclasses.replace(train_preset(name), epochs=epochs)
+    if augment is not None:
+        tc = dataclasses.replace(tc, augment=dataclasses.replace(tc.augment, geometric=augment[0],
+                                                                 photometric=augment[1]))
     torch.manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     # fit() puts the model in channels_last on CUDA; "off" swaps that step for a plain move
     move = loop.prepare_model if channels_last else (lambda model, dev, compile=False: model.to(dev))
     with mock.patch.object(loop, "prepare_model", move):
-        result = fit(STANER(cfg), StanerDataset(samples, flip=True), None, tc, tmp, device=device, amp=amp,
-                     progress=False)
+        # the preset's own training data pipeline: flip, augmentation and class balance as it trains
+        data = StanerDataset(samples, flip=tc.flip, seed=tc.seed, augment=tc.augment, class_balance=tc.class_balance)
+        result = fit(STANER(cfg), data, None, tc, tmp, device=device, amp=amp, progress=False)
     times = [row["seconds"] for row in result.history[1:]] or [result.history[0]["seconds"]]  # skip warm-up
     return float(np.median(times))
 
@@ -65,6 +69,8 @@ def main() -> None:
     p.add_argument("--project-epochs", type=int, nargs="+", default=[150, 40],
                    help="epoch budgets for the projected 10-fold wall time (default: the paper's 150, and 40)")
     p.add_argument("--seeds", type=int, default=3, help="seeds of the projected Table 1 grid (5 variants x 10 folds)")
+    p.add_argument("--augment", choices=["preset", "none", "geometric", "photometric", "both"], default="preset",
+                   help="augmentation to time (default: the preset's training default)")
     args = p.parse_args()
     import tempfile
 
@@ -74,13 +80,16 @@ def main() -> None:
     samples = random_samples(cfg, n_train)
     out = {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            (platform.processor() or "cpu"), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size, "results": []}
+           "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size,
+           "augment": args.augment, "results": []}
     cuda = device.type == "cuda"
     for amp, channels_last in ([(False, False), (False, True), (True, False), (True, True)] if cuda
                                else [(False, False)]):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last)
+            families = {"none": (False, False), "geometric": (True, False), "photometric": (False, True),
+                        "both": (True, True)}.get(args.augment)
+            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last, families)
             total = time.perf_counter() - t0
         row = {"amp": amp, "channels_last": channels_last, "epoch_s": round(sec, 3),
                "sequences_per_s": round(n_train / sec, 1)}

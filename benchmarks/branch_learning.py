@@ -8,6 +8,11 @@ docs/model.md ("Both branches learning") is measured with one command, e.g.:
     python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --legacy      # before
     python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2               # after
     python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --set batch_norm=false
+    python benchmarks/branch_learning.py --data runs/hard_i06 --variant STANER --seeds 0 1 2 --set augment=both
+
+``augment=none|geometric|photometric|both`` switches the augmentation families (``augment.shift=0.1``
+sets one ``AugmentConfig`` field). For a variant with both branches, each fold also reports the
+accuracy of P_G and of P_L alone on the test subjects, so one run shows every branch.
 
 Make the data with ``staner-lab synth --out runs/synth_i10 --subjects 20 --seed 3 --frames 8
 --size 96 --intensity 1.0 --noise 0.2`` (any folder ``staner-lab`` reads works, real faces included).
@@ -26,6 +31,7 @@ import numpy as np
 import torch
 
 from staner_lab.config import (
+    AugmentConfig,
     CLSTMConfig,
     InputConfig,
     PreprocessConfig,
@@ -33,10 +39,13 @@ from staner_lab.config import (
     preset,
     train_preset,
 )
-from staner_lab.data.dataset import batch_tensors, load_samples
+from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples, make_loader
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.health import dead_regions, health_report
+from staner_lab.training.loop import predict
 from staner_lab.training.protocol import cross_validate
+
+FAMILIES = {"none": (False, False), "geometric": (True, False), "photometric": (False, True), "both": (True, True)}
 
 
 def _value(key: str, text: str):
@@ -57,7 +66,8 @@ def main() -> None:
     p.add_argument("--variant", default="C2")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one cross-validation per seed")
+    p.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds S)")
     p.add_argument("--legacy", action="store_true", help="the region CNN and training of round 1 (before)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="CLSTMConfig, InputConfig, PreprocessConfig or TrainConfig fields, e.g. batch_norm=false "
@@ -66,6 +76,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.seed is not None:
+        args.seeds = [args.seed]
 
     base = preset("classroom")
     clstm, train = base.tler.clstm, train_preset("classroom")
@@ -81,35 +93,64 @@ def main() -> None:
             clstm = dataclasses.replace(clstm, **{key: _value(key, text)})
         elif key in {f.name for f in dataclasses.fields(InputConfig)}:
             inputs = dataclasses.replace(inputs, **{key: _value(key, text)})
+        elif key == "augment":
+            geometric, photometric = FAMILIES[text]
+            train = dataclasses.replace(train, augment=dataclasses.replace(
+                train.augment, geometric=geometric, photometric=photometric))
+        elif key.startswith("augment."):
+            train = dataclasses.replace(train, augment=dataclasses.replace(
+                train.augment, **{key.split(".", 1)[1]: _value(key, text)}))
         else:
             train = dataclasses.replace(train, **{key: _value(key, text)})
     drop = max(1, (2 * args.epochs) // 3)
-    train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
+    train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop)
     base = dataclasses.replace(base, inputs=inputs, tler=dataclasses.replace(base.tler, clstm=clstm))
 
     samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache,
                                            progress=False)
     cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        res = cross_validate(samples, class_names, cfg, train, args.folds, tmp, progress=False, figures=False)
-        dead, drives = [], []
-        for k, fold in enumerate(res["folds"]):
-            model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
-            test = [s for s in samples if s.subject in set(fold["test_subjects"])]
-            report = health_report(model, *batch_tensors(test[:64]))
-            dead.append(dead_regions(report))
-            drives.append({r: round(h.input_drive, 3) for r, h in report.regions.items()})
-    accs = np.array([f["accuracy"] for f in res["folds"]])
-    print(json.dumps({
+    accs, branch_accs, alphas, dead, drives = [], {"G": [], "L": []}, [], [], []
+    pooled = np.zeros((len(class_names), len(class_names)), np.int64)  # rows: true class
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            res = cross_validate(samples, class_names, cfg, dataclasses.replace(train, seed=seed), args.folds,
+                                 tmp, progress=False, figures=False)
+            for k, fold in enumerate(res["folds"]):
+                accs.append(fold["accuracy"])
+                pooled += np.asarray(fold["confusion_matrix"])
+                alphas.append(fold.get("alpha"))
+                model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
+                test = [s for s in samples if s.subject in set(fold["test_subjects"])]
+                report = health_report(model, *batch_tensors(test[:64]))
+                dead.append(dead_regions(report))
+                drives.append({r: round(h.input_drive, 3) for r, h in report.regions.items()})
+                pred = predict(model, make_loader(StanerDataset(test), 64), torch.device("cpu"), amp=False)
+                for key, P in (("G", pred.P_G), ("L", pred.P_L)):
+                    if P is not None:
+                        branch_accs[key].append(float((P.argmax(1) == pred.labels).mean()))
+    accs = np.array(accs)
+    summary = {
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
-        "seed": args.seed, "legacy": args.legacy, "set": args.set, "stabilise": prep.stabilise, "clstm": dataclasses.asdict(clstm),
-        "grad_clip": train.grad_clip, "schedule": train.schedule, "short_sequences": inputs.short_sequences,
+        "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": prep.stabilise,
+        "clstm": dataclasses.asdict(clstm), "grad_clip": train.grad_clip, "schedule": train.schedule,
+        "augment": dataclasses.asdict(train.augment), "class_balance": train.class_balance,
+        "short_sequences": inputs.short_sequences,
         "accuracy_mean": round(float(accs.mean()), 4), "accuracy_std": round(float(accs.std()), 4),
         "fold_accuracies": [round(float(a), 4) for a in accs],
-        "dead_regions_per_fold": dead, "input_drive_per_fold": drives,
-        "wall_time_s": round(time.perf_counter() - t0, 1),
-    }))
+        # mean of the per-class recalls on the pooled test predictions: what a rare class gets
+        "mean_recall": round(float(np.mean(np.diag(pooled) / np.maximum(pooled.sum(1), 1))), 4),
+        "recall_per_class": dict(zip(class_names, np.round(np.diag(pooled) / np.maximum(pooled.sum(1), 1), 3).tolist())),
+    }
+    for key, name in (("G", "P_G"), ("L", "P_L")):
+        if branch_accs[key] and cfg.sgaer is not None and cfg.tler is not None:
+            a = np.array(branch_accs[key])
+            summary[f"{name}_accuracy_mean"] = round(float(a.mean()), 4)
+            summary[f"{name}_accuracy_std"] = round(float(a.std()), 4)
+            summary[f"{name}_fold_accuracies"] = [round(float(x), 4) for x in a]
+    summary.update({"alpha_per_fold": alphas, "dead_regions_per_fold": dead, "input_drive_per_fold": drives,
+                    "wall_time_s": round(time.perf_counter() - t0, 1)})
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -278,3 +278,23 @@ def test_loss_is_summed_in_float32_under_low_precision_logits():
     ref = torch.nn.functional.cross_entropy(logits.bfloat16().float(), y)
     assert torch.allclose(low, ref, rtol=1e-6, atol=1e-6)
     assert abs(float(low) - float(exact)) < 0.05
+
+
+def test_each_branch_starts_from_the_same_weights_in_staner_and_in_its_ablations():
+    # Paired ablations: with one seed, STANER's TLER is C2's at initialisation, its SGAER is C3's,
+    # and C1 shares C3's front end; a different seed gives different weights.
+    base = preset("classroom")
+
+    def build(variant, seed=0):
+        torch.manual_seed(seed)
+        return STANER(ablation_config(base, variant))
+
+    staner, c2, c3, c1 = build("STANER"), build("C2"), build("C3"), build("C1")
+    for a, b in ((staner.tler, c2.tler), (staner.sgaer, c3.sgaer)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    front_c1, front_c3 = c1.sgaer.frontend.state_dict(), c3.sgaer.frontend.state_dict()
+    assert all(torch.equal(front_c1[k], front_c3[k]) for k in front_c1)
+    other = build("STANER", seed=1).tler.state_dict()
+    assert not all(torch.equal(other[k], staner.tler.state_dict()[k]) for k in other)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["RIGID_LANDMARKS", "apply_to_points", "stabilise_frames", "stabilising_transforms"]
+__all__ = ["RIGID_LANDMARKS", "apply_to_points", "stabilise_frames", "stabilising_transforms", "warp_onto"]
 
 #: Eye corners (36, 39, 42, 45) and nose bridge (27-30): points a facial expression hardly moves.
 RIGID_LANDMARKS = (27, 28, 29, 30, 36, 39, 42, 45)
@@ -74,3 +74,14 @@ def stabilise_frames(frames: np.ndarray, landmarks: np.ndarray, reference: int) 
             frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         moved[t] = apply_to_points(m, landmarks[t])
     return warped, moved
+
+
+def warp_onto(frame: np.ndarray, landmarks: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One frame and its (68, 2) landmarks warped onto a reference frame's head position, given the
+    reference's (68, 2) landmarks: the frame-by-frame form of :func:`stabilise_frames` (a stream
+    cannot wait for its peak, so it stabilises onto the sequence's first frame)."""
+    frame = np.asarray(frame)
+    m = stabilising_transforms(np.stack([np.asarray(reference), np.asarray(landmarks)]), reference=0)[1]
+    H, W = frame.shape[:2]
+    warped = cv2.warpAffine(frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warped, apply_to_points(m, landmarks).astype(np.asarray(landmarks).dtype)

@@ -19,7 +19,9 @@ What differs from ``preprocess_sequence`` (a stream cannot see the future): regi
 on the first ``box_frames`` frames of a sequence, not on all of them (during those first frames the
 boxes are re-fitted on every frame and the LSTM re-run from the sequence start, so the equality
 above holds at every frame); every frame is fed instead of ``inputs.frames`` frames sampled between
-the first frame and the peak; the peak is the most displaced frame *so far*. See ``docs/live.md``.
+the first frame and the peak; the peak is the most displaced frame *so far*; with
+``PreprocessConfig(stabilise=True)`` every frame is warped onto the sequence's *first* frame (the
+batch pipeline warps onto the peak), and the crops are cut from the warped frames. See ``docs/live.md``.
 
 >>> rec = StreamingRecognizer(model)            # doctest: +SKIP
 >>> for frame in VideoSource("clip.mp4"):       # doctest: +SKIP  (staner_lab.live.video)
@@ -45,6 +47,7 @@ from staner_lab.data.align import align_face
 from staner_lab.data.dlib_landmarks import DlibBackend
 from staner_lab.data.faces import FaceNotFoundError, to_gray
 from staner_lab.data.regions import Box, crop_regions, sequence_region_boxes
+from staner_lab.data.stabilise import warp_onto
 from staner_lab.models.staner import STANER
 
 __all__ = [
@@ -78,7 +81,8 @@ class FrameResult:
         face_box: (4,) float64 (x0, y0, x1, y1) box the shape predictor used, frame pixels.
         landmarks: (68, 2) float32 (x, y), frame pixels.
         region_boxes: {region: (x0, y0, x1, y1)} boxes the region crops were cut with; all frames
-            0..t of the sequence were cropped with these boxes (None without TLER).
+            0..t of the sequence were cropped with these boxes (None without TLER). With
+            stabilisation the boxes are in the first frame's head position, as the warped frames.
         P_G, P_L, P: (K,) float32 SGAER (Eq. 3), TLER (Eq. 12) and fused (Eq. 14) probabilities;
             P_G / P_L are None when the model lacks that branch.
         alpha: the fusion weight used.
@@ -319,6 +323,7 @@ class StreamingRecognizer:
         self._boxes: dict[str, Box] | None = None
         self._warm_frames: list[np.ndarray] = []
         self._warm_marks: list[np.ndarray] = []
+        self._reference_marks: np.ndarray | None = None  # stabilise: the first frame's landmarks
         self._first_centred: np.ndarray | None = None
         self._best_disp = -math.inf
         self._pending: tuple[int, np.ndarray, np.ndarray] | None = None  # peak waiting for SGAER
@@ -331,6 +336,11 @@ class StreamingRecognizer:
 
     def _tler_step(self, gray: np.ndarray, lm: np.ndarray, t: int) -> Tensor:
         sizes = self.model.config.inputs.region_sizes
+        if self.prep.stabilise:  # as preprocess_sequence, onto the sequence's first frame (the peak is ahead)
+            if t == 0:
+                self._reference_marks = lm
+            else:
+                gray, lm = warp_onto(gray, lm, self._reference_marks)
         if t < self.box_frames:
             # warm-up: re-fit the boxes on frames 0..t and re-run the LSTM from the sequence start
             self._warm_frames.append(np.array(gray))  # a copy: callers may reuse their buffer

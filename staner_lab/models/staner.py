@@ -36,8 +36,16 @@ class STANER(nn.Module):
         super().__init__()
         self.config = config
         K = config.num_classes
-        self.sgaer = SGAER(config.sgaer, K) if config.sgaer is not None else None
-        self.tler = TLER(config.tler, config.inputs.region_sizes, K) if config.tler is not None else None
+        # Each branch is initialised from a random stream of its own, both streams drawn from the
+        # global one: with the same torch.manual_seed, STANER's TLER starts with C2's weights and its
+        # SGAER with C3's, so an ablation compares the branches, not two draws of their initial weights.
+        sgaer_seed, tler_seed = torch.randint(0, 2**62, (2,)).tolist()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sgaer_seed)
+            self.sgaer = SGAER(config.sgaer, K) if config.sgaer is not None else None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tler_seed)
+            self.tler = TLER(config.tler, config.inputs.region_sizes, K) if config.tler is not None else None
 
     # --- inputs ---------------------------------------------------------------------------------
 
