@@ -132,7 +132,7 @@ def main() -> None:
     accs = np.array(accs)
     summary = {
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
-        "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": prep.stabilise,
+        "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": inputs.stabilise,
         "clstm": dataclasses.asdict(clstm), "grad_clip": train.grad_clip, "schedule": train.schedule,
         "augment": dataclasses.asdict(train.augment), "class_balance": train.class_balance,
         "short_sequences": inputs.short_sequences,

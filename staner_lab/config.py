@@ -131,8 +131,15 @@ class InputConfig(_JsonMixin):
     # the real frames at their own pace at the end ([0,0,0,0,0,1,2,3]), so the last steps, which the
     # end convolution sees, are distinct frames. See docs/model.md ("Short sequences").
     short_sequences: Literal["stretch", "hold_first"] = "hold_first"
+    # Undo head motion before the regions are cut: every frame is warped by the similarity that puts
+    # its eye corners and nose bridge on the peak frame's (data/stabilise.py), so a drifting head no
+    # longer moves the content of the fixed region boxes as much as a subtle expression does. False =
+    # the paper's fixed box per region on the raw frames. Part of the model's config because a model
+    # trained on stabilised crops expects them (the live recogniser reads it too). docs/model.md,
+    # "Head motion" and "A recipe for real faces", has the measurements behind the default.
+    stabilise: bool = True
 
-    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"short_sequences": "stretch"}
+    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"short_sequences": "stretch", "stabilise": False}
 
 
 @dataclass(frozen=True)
@@ -354,10 +361,6 @@ class PreprocessConfig(_JsonMixin):
     upscale_below: int = 160  # frames smaller than this (pixels, short side) are upscaled first
     region_margin: float = 0.15  # margin around each region's landmarks, fraction of box size
     peak: Literal["last", "displacement"] = "last"  # CK+/Oulu end at the peak -> last frame
-    # Undo head motion before the regions are cut: every frame is warped by the similarity that puts
-    # its eye corners and nose bridge on the peak frame's (data/stabilise.py). Off = the paper's
-    # fixed box per region, in which a drifting head moves the crop's content (docs/model.md).
-    stabilise: bool = False
 
 
 def _classroom() -> StanerConfig:

@@ -192,10 +192,15 @@ def test_preprocess_sequence_with_dlib(png_sequence):
     sample = preprocess_sequence(rec, inputs, prep)
     check_shapes(sample, inputs)
     assert (sample.label, sample.subject, sample.sequence_id) == (4, "S005", "S005/001")
-    # landmarks of the sampled frames: first and last kept, following the 2 px / frame shift
+    # landmarks of the sampled frames: first and last kept; the fixed boxes (no stabilisation) see
+    # them follow the 2 px / frame shift, the default stabilisation puts every frame on the peak's
     idx = sample_indices(N_FRAMES, inputs.frames)
-    moved = (sample.landmarks - sample.landmarks[0]).mean(axis=1)
+    fixed = preprocess_sequence(rec, dataclasses.replace(inputs, stabilise=False), prep)
+    moved = (fixed.landmarks - fixed.landmarks[0]).mean(axis=1)
     np.testing.assert_allclose(moved, np.stack([2.0 * idx, 1.0 * idx], axis=1), atol=1.0)
+    np.testing.assert_array_equal(fixed.peak, sample.peak)
+    assert inputs.stabilise
+    np.testing.assert_allclose((sample.landmarks - sample.landmarks[-1]).mean(axis=1), 0.0, atol=1.0)
     again = preprocess_sequence(rec, inputs, prep)  # deterministic
     np.testing.assert_array_equal(again.peak, sample.peak)
     for r in REGIONS:
@@ -212,7 +217,7 @@ def test_preprocess_sequence_with_given_landmarks(png_sequence, astronaut, landm
     rec = record(paths, landmark_paths=lm_paths)
     prep = PreprocessConfig(peak="displacement")
     assert isinstance(backend_for(rec, prep), GivenLandmarksBackend)
-    inputs = preset("classroom").inputs
+    inputs = dataclasses.replace(preset("classroom").inputs, stabilise=False)  # the landmarks as read
     sample = preprocess_sequence(rec, inputs, prep)
     check_shapes(sample, inputs)
     np.testing.assert_allclose(sample.landmarks[0], landmarks - [110, 30], atol=1e-3)
@@ -323,10 +328,10 @@ def test_stabilise_undoes_head_motion_before_the_regions_are_cut():
     inputs = dataclasses.replace(preset("classroom").inputs, frames=4)
 
     def run(stabilise):
-        return process_frames(frames, [f"{t}.png" for t in range(4)], inputs,
-                              PreprocessConfig(landmarks="given", stabilise=stabilise),
-                              GivenLandmarksBackend(landmarks)).sample
+        return process_frames(frames, [f"{t}.png" for t in range(4)], dataclasses.replace(inputs, stabilise=stabilise),
+                              PreprocessConfig(landmarks="given"), GivenLandmarksBackend(landmarks)).sample
 
+    assert inputs.stabilise  # the default
     still, moving = run(True), run(False)
     np.testing.assert_array_equal(still.peak, moving.peak)  # the peak frame is the reference
     for r in REGIONS:  # the same face in every frame: stabilised crops barely change, fixed boxes do

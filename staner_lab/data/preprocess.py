@@ -254,7 +254,7 @@ def process_frames(
         )
     peak = choose_peak(landmarks, prep.peak)
     face = align_face(frames[peak], landmarks[peak], inputs.face_size)
-    if prep.stabilise:  # the peak frame is the reference: the face and its landmarks stay as they were
+    if inputs.stabilise:  # the peak frame is the reference: the face and its landmarks stay as they were
         frames, landmarks = stabilise_frames(frames, landmarks, peak)
     boxes = sequence_region_boxes(
         landmarks, inputs.region_sizes, prep.region_margin, image_shape=frames.shape[1:]

@@ -1,4 +1,4 @@
-"""Head-motion stabilisation of a sequence before its regions are cut (``PreprocessConfig.stabilise``).
+"""Head-motion stabilisation of a sequence before its regions are cut (``InputConfig.stabilise``).
 
 TLER reads the motion inside one fixed box per region (``regions.sequence_region_boxes``). When the
 head turns, nods or drifts during the sequence, the box's content moves as much as a subtle

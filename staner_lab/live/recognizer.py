@@ -20,7 +20,7 @@ on the first ``box_frames`` frames of a sequence, not on all of them (during tho
 boxes are re-fitted on every frame and the LSTM re-run from the sequence start, so the equality
 above holds at every frame); every frame is fed instead of ``inputs.frames`` frames sampled between
 the first frame and the peak; the peak is the most displaced frame *so far*; with
-``PreprocessConfig(stabilise=True)`` every frame is warped onto the sequence's *first* frame (the
+``InputConfig.stabilise`` (the default) every frame is warped onto the sequence's *first* frame (the
 batch pipeline warps onto the peak), and the crops are cut from the warped frames. See ``docs/live.md``.
 
 >>> rec = StreamingRecognizer(model)            # doctest: +SKIP
@@ -336,7 +336,7 @@ class StreamingRecognizer:
 
     def _tler_step(self, gray: np.ndarray, lm: np.ndarray, t: int) -> Tensor:
         sizes = self.model.config.inputs.region_sizes
-        if self.prep.stabilise:  # as preprocess_sequence, onto the sequence's first frame (the peak is ahead)
+        if self.model.config.inputs.stabilise:  # as preprocess_sequence, onto the sequence's first frame (the peak is ahead)
             if t == 0:
                 self._reference_marks = lm
             else:

@@ -59,6 +59,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
                    help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
     g.add_argument("--alpha", type=float, default=0.5, help="fusion weight of Eq. 14 (default 0.5)")
+    g.add_argument("--no-stabilise", action="store_true",
+                   help="cut the regions from the raw frames with the paper's fixed boxes, without first "
+                        "warping every frame onto the peak frame's head position (docs/model.md, \"Head motion\")")
     g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     g.add_argument("--augment", choices=("none", "geometric", "photometric", "both"), default=None,
                    help="augmentation on top of the flip: small shift/scale/rotation, lighting/noise/blur, "
@@ -122,6 +125,8 @@ def _model_config(args, class_names=None, variant="STANER"):
     from staner_lab.config import ablation_config, preset
 
     cfg = preset(args.preset, class_names)
+    if getattr(args, "no_stabilise", False):
+        cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=False))
     return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
 
 
