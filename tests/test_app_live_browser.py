@@ -30,15 +30,16 @@ from test_app_browser import CHROMIUM, CHROMIUM_ARGS, REPO, load, offsite, serve
 from staner_lab.config import REGIONS
 from staner_lab.data.align import align_face
 from staner_lab.data.regions import crop_regions
+from staner_lab.data.stabilise import warp_onto
 from staner_lab.data.shipped import shipped_checkpoint
 from staner_lab.data.synthetic import render_sequence
 from staner_lab.live.recognizer import StreamingRecognizer
 from staner_lab.training.checkpoint import load_model
 
 W, H, FPS = 640, 480, 30
-# Subject 5, a face the shipped model recognises with confidence (P = 0.94 for disgust without video
-# coding, round-3 checkpoint; its surprise sits at P = 0.50, where VP8 noise flips the decision).
-EXPRESSION = "disgust"
+# Subject 5, a face the shipped model recognises with confidence (round-4 checkpoint, without video
+# coding: sadness P = 0.94; its other expressions sit at P = 0.38-0.79, where VP8 noise could flip one).
+EXPRESSION = "sadness"
 # Frames: no face, neutral, neutral -> apex, the apex held; 5.7 s, then the fake camera loops the file.
 # The stream reaches the server some time after the camera starts, at an unknown frame; the face-less
 # frames end that first sequence, and the recording starts over with the next one, on the neutral face.
@@ -83,7 +84,11 @@ def batch_P(model, frames: list[np.ndarray]) -> tuple[np.ndarray, str]:
     last = results[-1]
     assert all(r.face_found for r in results) and last.sequence == 0 and last.seq_index == len(frames) - 1
     g = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames])
-    crops = crop_regions(g, last.region_boxes, model.config.inputs.region_sizes)
+    cut = g
+    if model.config.inputs.stabilise:  # the stream warps every frame onto the first before cutting
+        cut = np.stack([g[0]] + [warp_onto(g[t], r.landmarks, results[0].landmarks)[0]
+                                 for t, r in enumerate(results) if t > 0])
+    crops = crop_regions(cut, last.region_boxes, model.config.inputs.region_sizes)
     lm = last.landmarks if last.peak_index == last.seq_index else results[last.peak_index].landmarks
     face = align_face(g[last.peak_index], lm, model.config.inputs.face_size)
     out = model(torch.from_numpy(face)[None, None], {r: torch.from_numpy(crops[r])[None, :, None] for r in REGIONS})

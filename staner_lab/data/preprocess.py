@@ -220,13 +220,16 @@ class ProcessedSequence:
     """Steps 2-5 of Algorithm 1 with what they found on the way (for views and notebooks).
 
     Attributes:
-        landmarks: (N, 68, 2) landmarks of every frame, in frame pixels.
+        frames: (N, H, W) uint8 frames the regions were cut from: the input frames, each warped onto
+            the peak frame's head position when ``inputs.stabilise`` (the peak frame unchanged).
+        landmarks: (N, 68, 2) landmarks of every frame, in the pixels of ``frames``.
         peak: index of the peak frame.
         boxes: one box per region for the whole sequence.
         indices: (T,) frames sampled for the region sequences.
         sample: the model-ready Sample.
     """
 
+    frames: np.ndarray
     landmarks: np.ndarray
     peak: int
     boxes: dict
@@ -269,7 +272,7 @@ def process_frames(
         subject=subject,
         sequence_id=sequence_id,
     )
-    return ProcessedSequence(landmarks=landmarks, peak=peak, boxes=boxes, indices=idx, sample=sample)
+    return ProcessedSequence(frames=frames, landmarks=landmarks, peak=peak, boxes=boxes, indices=idx, sample=sample)
 
 
 def flip_sample(sample: Sample, width: int | None = None) -> Sample:

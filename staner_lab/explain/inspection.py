@@ -42,8 +42,9 @@ class SequenceView:
     """One sequence as the model sees it, with what preprocessing found on the way.
 
     Attributes:
-        frames: (N, H, W) uint8 source frames.
-        landmarks: (N, 68, 2) float32 landmarks of every frame (source pixels).
+        frames: (N, H, W) uint8 frames the regions were cut from (the source frames, each warped onto
+            the peak frame's head position when ``InputConfig.stabilise``).
+        landmarks: (N, 68, 2) float32 landmarks of every frame (pixels of ``frames``).
         boxes: {region: (x0, y0, x1, y1)}, one box per region for the whole sequence.
         peak: index of the peak frame.
         indices: (T,) frames sampled for TLER (first frame to peak).
@@ -81,7 +82,7 @@ def inspect_frames(frames: np.ndarray, names: Sequence[str], inputs: InputConfig
 
     done = process_frames(frames, list(names), inputs, prep, backend or dlib_backend(prep), label=label,
                           subject=subject, sequence_id=sequence_id)
-    return SequenceView(frames=frames, landmarks=done.landmarks, boxes=done.boxes, peak=done.peak,
+    return SequenceView(frames=done.frames, landmarks=done.landmarks, boxes=done.boxes, peak=done.peak,
                         indices=done.indices, sample=done.sample, source=source, true_label=true_label)
 
 
