@@ -41,12 +41,11 @@ def random_samples(cfg, n: int) -> list[Sample]:
                    subject=f"S{i % 20}", sequence_id=str(i)) for i in range(n)]
 
 
-def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True, augment=None):
+def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True, augment="preset"):
     cfg = model_preset(name)
     tc = dataclasses.replace(train_preset(name), epochs=epochs)
-    if augment is not None:
-        tc = dataclasses.replace(tc, augment=dataclasses.replace(tc.augment, geometric=augment[0],
-                                                                 photometric=augment[1]))
+    if augment != "preset":
+        tc = dataclasses.replace(tc, augment=tc.augment.with_families(augment))
     torch.manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -87,9 +86,7 @@ def main() -> None:
                                else [(False, False)]):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            families = {"none": (False, False), "geometric": (True, False), "photometric": (False, True),
-                        "both": (True, True)}.get(args.augment)
-            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last, families)
+            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last, args.augment)
             total = time.perf_counter() - t0
         row = {"amp": amp, "channels_last": channels_last, "epoch_s": round(sec, 3),
                "sequences_per_s": round(n_train / sec, 1)}

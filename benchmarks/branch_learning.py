@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from staner_lab.config import (
-    AugmentConfig,
     CLSTMConfig,
     InputConfig,
     PreprocessConfig,
@@ -44,8 +43,6 @@ from staner_lab.training.checkpoint import load_model
 from staner_lab.training.health import dead_regions, health_report
 from staner_lab.training.loop import predict
 from staner_lab.training.protocol import cross_validate
-
-FAMILIES = {"none": (False, False), "geometric": (True, False), "photometric": (False, True), "both": (True, True)}
 
 
 def _value(key: str, text: str):
@@ -94,9 +91,7 @@ def main() -> None:
         elif key in {f.name for f in dataclasses.fields(InputConfig)}:
             inputs = dataclasses.replace(inputs, **{key: _value(key, text)})
         elif key == "augment":
-            geometric, photometric = FAMILIES[text]
-            train = dataclasses.replace(train, augment=dataclasses.replace(
-                train.augment, geometric=geometric, photometric=photometric))
+            train = dataclasses.replace(train, augment=train.augment.with_families(text))
         elif key.startswith("augment."):
             train = dataclasses.replace(train, augment=dataclasses.replace(
                 train.augment, **{key.split(".", 1)[1]: _value(key, text)}))

@@ -298,6 +298,13 @@ class AugmentConfig(_JsonMixin):
         """Whether any family is on."""
         return self.geometric or self.photometric
 
+    def with_families(self, families: Literal["none", "geometric", "photometric", "both"]) -> AugmentConfig:
+        """A copy with the named families on and the others off (``--augment``'s choices), ranges kept."""
+        if families not in ("none", "geometric", "photometric", "both"):
+            raise ValueError(f"augmentation families must be none, geometric, photometric or both, got {families!r}")
+        return dataclasses.replace(self, geometric=families in ("geometric", "both"),
+                                   photometric=families in ("photometric", "both"))
+
 
 @dataclass(frozen=True)
 class TrainConfig(_JsonMixin):

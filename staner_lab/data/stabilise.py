@@ -35,15 +35,23 @@ def stabilising_transforms(landmarks: np.ndarray, reference: int) -> np.ndarray:
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 3 or lm.shape[1:] != (68, 2):
         raise ValueError(f"landmarks must be (T, 68, 2), got {lm.shape}")
-    target = lm[reference, RIGID_LANDMARKS]
     out = np.empty((len(lm), 2, 3))
     for t, frame_lm in enumerate(lm):
-        if t == reference:
-            out[t] = np.eye(2, 3)
-            continue
-        m, _ = cv2.estimateAffinePartial2D(frame_lm[list(RIGID_LANDMARKS)], target, method=cv2.LMEDS)
-        out[t] = np.eye(2, 3) if m is None else m  # degenerate points: leave the frame as it is
+        out[t] = np.eye(2, 3) if t == reference else _fit(frame_lm, lm[reference])
     return out
+
+
+def _fit(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(2, 3) similarity taking one frame's rigid landmarks onto the reference's."""
+    rigid = list(RIGID_LANDMARKS)
+    m, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float64)[rigid],
+                                       np.asarray(reference, np.float64)[rigid], method=cv2.LMEDS)
+    return np.eye(2, 3) if m is None else m  # degenerate points: leave the frame as it is
+
+
+def _warp(frame: np.ndarray, m: np.ndarray) -> np.ndarray:
+    H, W = frame.shape[:2]
+    return cv2.warpAffine(frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def apply_to_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -66,12 +74,10 @@ def stabilise_frames(frames: np.ndarray, landmarks: np.ndarray, reference: int) 
     """
     frames = np.asarray(frames)
     transforms = stabilising_transforms(landmarks, reference)
-    H, W = frames.shape[1:3]
     warped = np.empty_like(frames)
     moved = np.empty_like(np.asarray(landmarks))
     for t, (frame, m) in enumerate(zip(frames, transforms)):
-        warped[t] = frame if t == reference else cv2.warpAffine(
-            frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped[t] = frame if t == reference else _warp(frame, m)
         moved[t] = apply_to_points(m, landmarks[t])
     return warped, moved
 
@@ -80,8 +86,5 @@ def warp_onto(frame: np.ndarray, landmarks: np.ndarray, reference: np.ndarray) -
     """One frame and its (68, 2) landmarks warped onto a reference frame's head position, given the
     reference's (68, 2) landmarks: the frame-by-frame form of :func:`stabilise_frames` (a stream
     cannot wait for its peak, so it stabilises onto the sequence's first frame)."""
-    frame = np.asarray(frame)
-    m = stabilising_transforms(np.stack([np.asarray(reference), np.asarray(landmarks)]), reference=0)[1]
-    H, W = frame.shape[:2]
-    warped = cv2.warpAffine(frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return warped, apply_to_points(m, landmarks).astype(np.asarray(landmarks).dtype)
+    m = _fit(landmarks, reference)
+    return _warp(np.asarray(frame), m), apply_to_points(m, landmarks).astype(np.asarray(landmarks).dtype)

@@ -82,9 +82,7 @@ def _augment_and_balance(base: TrainConfig, args) -> TrainConfig:
     """``--augment`` and ``--class-balance`` on top of the preset's values (None keeps them)."""
     augment, balance = getattr(args, "augment", None), getattr(args, "class_balance", None)
     if augment is not None:
-        geometric, photometric = augment in ("geometric", "both"), augment in ("photometric", "both")
-        base = dataclasses.replace(base, augment=dataclasses.replace(
-            base.augment, geometric=geometric, photometric=photometric))
+        base = dataclasses.replace(base, augment=base.augment.with_families(augment))
     return dataclasses.replace(base, class_balance=balance) if balance is not None else base
 
 
