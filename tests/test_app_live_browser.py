@@ -30,8 +30,8 @@ from test_app_browser import CHROMIUM, CHROMIUM_ARGS, REPO, load, offsite, serve
 from staner_lab.config import REGIONS
 from staner_lab.data.align import align_face
 from staner_lab.data.regions import crop_regions
-from staner_lab.data.stabilise import warp_onto
 from staner_lab.data.shipped import shipped_checkpoint
+from staner_lab.data.stabilise import warp_onto
 from staner_lab.data.synthetic import render_sequence
 from staner_lab.live.recognizer import StreamingRecognizer
 from staner_lab.training.checkpoint import load_model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import re
@@ -16,7 +17,10 @@ from staner_lab.cli import main
 from staner_lab.config import CK_PLUS_CLASSES
 from staner_lab.data.cli import add_synth_parser, run_synth
 from staner_lab.data.shipped import shipped_data_dir
+from staner_lab.data.synthetic import sequence as sequence_module
+from staner_lab.data.synthetic import style as S
 from staner_lab.data.synthetic.action_units import EMOTION_AUS
+from staner_lab.data.synthetic.identity import random_identity
 from staner_lab.data.synthetic.realism import Realism, draw_factors
 from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
 from staner_lab.data.synthetic.writer import write_ckplus
@@ -274,11 +278,12 @@ FACTORS = {
 
 def test_realism_off_is_the_plain_generator():
     plain = render_sequence("fear", 5, 3, frames=5, size=64)
-    for r in (Realism(), Realism.at(0.0, 64), Realism(frames_range=(5, 5))):
+    for r in (Realism(), Realism.at(0.0, 64), Realism(frames_range=(5, 5)), Realism(identity=0.0)):
         assert not r.on or r.frames_range == (5, 5)
         seq = render_sequence("fear", 5, 3, frames=5, size=64, realism=r)
         np.testing.assert_array_equal(seq.frames, plain.frames)
         np.testing.assert_array_equal(seq.landmarks, plain.landmarks)
+        assert seq.aus == plain.aus and seq.resting == plain.resting == {}
         for au in plain.au_masks:
             np.testing.assert_array_equal(seq.au_masks[au], plain.au_masks[au])
 
@@ -404,11 +409,218 @@ def test_cli_realism_options_are_recorded_and_rebuild_byte_for_byte(tmp_path, ca
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"pose": -1}, {"blur": -0.1}, {"onset": 1.5}, {"jpeg": 96}, {"jpeg": -1}, {"frames_range": (1, 4)}],
+    [
+        {"pose": -1},
+        {"blur": -0.1},
+        {"onset": 1.5},
+        {"jpeg": 96},
+        {"jpeg": -1},
+        {"frames_range": (1, 4)},
+        {"identity": -0.1},
+        {"identity": 1.5},
+    ],
 )
 def test_bad_realism_is_refused(kwargs):
     with pytest.raises(ValueError, match="Realism"):
         Realism(**kwargs)
+
+
+# ------------------------------------------------------------- harder data: the subjects' own style
+
+
+def test_identity_is_separate_from_the_realism_knob():
+    assert Realism.at(1.0, 96).identity == 0.0  # --realism K leaves it off: earlier sets stay as they were
+    assert "identity" not in Realism.at(1.0, 96).describe()
+    r = Realism(identity=0.5)
+    assert r.on and r.describe().endswith("frames per sequence off, identity 0.5")
+
+
+def test_identity_is_deterministic_and_changes_face_and_expression():
+    r = Realism(identity=1.0)
+    plain = render_sequence("disgust", 4, 2, frames=4, size=64, noise=0.2)
+    a = render_sequence("disgust", 4, 2, frames=4, size=64, noise=0.2, realism=r)
+    b = render_sequence("disgust", 4, 2, frames=4, size=64, noise=0.2, realism=r)
+    np.testing.assert_array_equal(a.frames, b.frames)  # same seeds, same bytes
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    assert a.aus == b.aus and a.resting == b.resting and a.au_masks.keys() == b.au_masks.keys()
+    for au in a.au_masks:
+        np.testing.assert_array_equal(a.au_masks[au], b.au_masks[au])
+    assert a.aus != plain.aus
+    assert np.abs(a.landmarks[0] - plain.landmarks[0]).mean() > 0.2  # another face shape
+    assert np.abs(a.frames.astype(float) - plain.frames).mean() > 0.3
+
+
+def test_identity_subject_traits_are_kept_across_sequences():
+    r = Realism(identity=1.0)
+    gains, restings = [], []
+    for subject_seed in range(6):
+        ratios, rest = set(), []
+        for sequence_seed in range(1, 5):
+            plain = render_sequence("happy", subject_seed, sequence_seed, frames=2, size=48)
+            seq = render_sequence("happy", subject_seed, sequence_seed, frames=2, size=48, realism=r)
+            # AU12 defines happy (weight 1): always there, scaled by the subject's gain and own factor
+            ratios.add(round(seq.aus["AU12"] / plain.aus["AU12"], 9))
+            rest.append(seq.resting)
+        assert len(ratios) == 1, ratios  # the same expressiveness in every sequence
+        assert all(x == rest[0] for x in rest)  # the same resting face in every sequence
+        assert rest[0] == S.draw_style(1.0, subject_seed).resting
+        gains.append(ratios.pop())
+        restings.append(tuple(rest[0].items()))
+    assert len(set(gains)) == 6  # subjects differ
+    assert len(set(restings)) >= 3
+    # the face shape belongs to the subject too: frame 0 of two sequences of a person is closer than
+    # frame 0 of two people
+    a, b = (render_sequence("sadness", 7, k, frames=2, size=64, realism=r) for k in (2, 3))
+    c = render_sequence("sadness", 8, 2, frames=2, size=64, realism=r)
+    assert np.abs(a.landmarks[0] - b.landmarks[0]).mean() < np.abs(a.landmarks[0] - c.landmarks[0]).mean()
+
+
+@pytest.mark.parametrize("level", [0.5, 1.0])
+def test_identity_amplitudes_lie_in_the_stated_bounds(level):
+    jitter_rng = np.random.default_rng(0)
+    n_rest = n_drop = n_support = n_extra = n_extra_slots = 0
+    for subject_seed in range(120):
+        st = S.draw_style(level, subject_seed)
+        full = S.draw_style(1.0, subject_seed)  # the same draws, scaled by the level
+        assert st.gain - 1 == pytest.approx(level * (full.gain - 1))
+        assert 1 - 0.45 * level - 1e-12 <= st.gain <= 1 + 0.10 * level + 1e-12
+        for au, f in st.au_factor.items():
+            assert 1 - 0.35 * level - 1e-12 <= f <= 1 + 0.20 * level + 1e-12, au
+        for name, off in st.shape.items():
+            assert abs(off) <= S.SHAPE_SPREAD[name] * level + 1e-12, name
+        assert len(st.resting) <= 1
+        for au, amp in st.resting.items():
+            assert au in ("AU4", "AU15", "AU12", "AU7")
+            assert 0.05 * level - 1e-12 <= amp <= 0.25 * level + 1e-12  # not scaled by the intensity
+        n_rest += bool(st.resting)
+        for k, emotion in enumerate(CK_PLUS_CLASSES):
+            intensity = 0.3 if k % 2 else 1.0
+            proto = EMOTION_AUS[emotion]
+            plain = {au: intensity * w * jitter_rng.uniform(0.85, 1.0) for au, w in proto.items()}
+            aus = S.express(st, emotion, plain, intensity, level, subject_seed, sequence_seed=k + 1)
+            for au, w in proto.items():
+                if w == 1.0:
+                    assert au in aus, (emotion, au)  # the AUs that define the label are always there
+                else:
+                    n_support += 1
+                    n_drop += au not in aus
+                if au in aus:
+                    assert aus[au] == pytest.approx(plain[au] * st.gain * st.au_factor[au])
+            extras = set(aus) - set(proto)
+            assert extras <= set(S.CO_OCCURRING[emotion])
+            n_extra_slots += len(S.CO_OCCURRING[emotion])
+            n_extra += len(extras)
+            for au in extras:
+                scale = S.CO_OCCURRING[emotion][au]
+                assert 0.2 * scale * intensity - 1e-12 <= aus[au] <= 0.6 * scale * intensity + 1e-12
+    # the probabilities (0.5, 0.2, 0.3 times the level), within binomial noise
+    assert abs(n_rest / 120 - 0.5 * level) < 0.15
+    assert abs(n_drop / n_support - 0.2 * level) < 0.07
+    assert abs(n_extra / n_extra_slots - 0.3 * level) < 0.07
+
+
+def test_identity_aus_and_masks_of_rendered_sequences():
+    seqs = generate_dataset(3, seed=4, frames=2, size=48, realism=Realism(identity=1.0))
+    for seq in seqs:
+        proto = EMOTION_AUS[seq.label_name]
+        assert {au for au, w in proto.items() if w == 1.0} <= set(seq.aus)
+        assert set(seq.aus) <= set(proto) | set(S.CO_OCCURRING[seq.label_name])
+        assert set(seq.au_masks) == set(seq.aus)  # masks cover the expression AUs only
+        assert np.all((seq.landmarks >= 0) & (seq.landmarks < 48))
+    assert any(set(s.aus) != set(EMOTION_AUS[s.label_name]) for s in seqs)  # dropped or extra AUs occur
+
+
+def test_identity_resting_face_is_in_the_first_frame(monkeypatch):
+    r = Realism(identity=1.0)
+    subject_seed = next(s for s in range(50) if S.draw_style(1.0, s).resting)
+    (rest_au,) = S.draw_style(1.0, subject_seed).resting
+    # frame 0 never shows the label's expression: the same for every emotion (no pixel noise)
+    firsts = [
+        render_sequence(e, subject_seed, 2, frames=3, size=64, noise=0, realism=r) for e in CK_PLUS_CLASSES
+    ]
+    for seq in firsts[1:]:
+        np.testing.assert_array_equal(seq.frames[0], firsts[0].frames[0])
+        np.testing.assert_array_equal(seq.landmarks[0], firsts[0].landmarks[0])
+        assert seq.resting == firsts[0].resting == S.draw_style(1.0, subject_seed).resting
+    # the same subject without the resting AU: frame 0 differs, where the resting AU acts
+    draw = S.draw_style
+    monkeypatch.setattr(sequence_module, "draw_style", lambda *a: dataclasses.replace(draw(*a), resting={}))
+    calm = render_sequence("happy", subject_seed, 2, frames=3, size=64, noise=0, realism=r)
+    rested = firsts[CK_PLUS_CLASSES.index("happy")]
+    assert calm.resting == {} and calm.aus == rested.aus
+    moved = np.linalg.norm(rested.landmarks[0] - calm.landmarks[0], axis=1)
+    watched = {"AU4": [19, 20, 21, 22, 23, 24], "AU7": [40, 41, 46, 47], "AU12": [48, 54], "AU15": [48, 54]}
+    assert moved[watched[rest_au]].max() > 0.15, (rest_au, moved.max())  # pixels, at 64 px
+    diff = np.abs(rested.frames[0].astype(float) - calm.frames[0])
+    assert diff.max() >= 3 and (diff >= 2).sum() >= 10, (rest_au, diff.max())  # gray levels, pixels
+
+
+def test_identity_widens_the_face_shape_spread():
+    def shapes(level: float) -> dict[str, np.ndarray]:
+        idts = [random_identity(np.random.default_rng([7, k])) for k in range(200)]
+        if level > 0:
+            idts = [S.reshape(idt, S.draw_style(level, k)) for k, idt in enumerate(idts)]
+        return {f.name: np.array([getattr(i, f.name) for i in idts]) for f in dataclasses.fields(idts[0])}
+
+    plain, half, full = shapes(0.0), shapes(0.5), shapes(1.0)
+    for name in S.SHAPE_SPREAD:
+        assert plain[name].std() < half[name].std() < full[name].std(), name
+        assert full[name].std() > 1.15 * plain[name].std(), name
+    for v in (half, full):  # the geometry stays valid: mouth below the nose, chin below the mouth
+        assert np.all(v["mouth_y"] - v["nose_len"] >= 0.30 - 1e-12)
+        assert np.all(v["chin_y"] - v["mouth_y"] >= 0.45 - 1e-12)
+        assert all(np.all(v[name] > 0) for name in S.SHAPE_SPREAD)
+    for name in set(plain) - set(S.SHAPE_SPREAD):  # tones, hair, ... are left as they were
+        np.testing.assert_array_equal(full[name], plain[name])
+
+
+@pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
+def test_identity_faces_stay_well_formed(emotion):
+    r = Realism(identity=1.0)
+    for subject_seed in (0, 1, 2):
+        seq = render_sequence(emotion, subject_seed, 1, frames=3, size=96, realism=r)
+        assert np.all((seq.landmarks >= 0) & (seq.landmarks < 96))
+        assert_landmarks_on_features(seq, (0, 2))
+
+
+def test_cli_identity_is_recorded_and_rebuilds_byte_for_byte(tmp_path, capsys):
+    out = tmp_path / "style"
+    argv = ["synth", "--out", str(out), "--subjects", "1", "--seed", "2", "--frames", "2", "--size", "48"]
+    assert main([*argv, "--identity", "1"]) == 0
+    assert "identity 1" in capsys.readouterr().out
+    readme = (out / "README.txt").read_text()
+    assert "--frames 2 --size 48 --identity 1.0" in readme
+    assert "pose 0, lighting 0, blur 0 px, jpeg off, onset 0, frames per sequence off, identity 1." in readme
+    first = tree_hash(out)
+    recorded = readme.split("Regenerate (byte-identical):\n")[1].split()
+    assert main([*recorded[1:], "--overwrite"]) == 0
+    assert tree_hash(out) == first
+    # with --realism, identity stays a separate option
+    both = tmp_path / "both"
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(both),
+                "--subjects",
+                "1",
+                "--frames",
+                "2",
+                "--size",
+                "48",
+                "--realism",
+                "1",
+                "--identity",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert "onset 1, frames per sequence off, identity 0.5." in (both / "README.txt").read_text()
+    for bad in (["--identity", "1.5"], ["--identity", "-1"]):
+        with pytest.raises(SystemExit, match="synth"):
+            main(["synth", "--out", str(tmp_path / "bad"), "--size", "48", *bad])
 
 
 # ------------------------------------------------------------------------------------- the CK+ layout

@@ -58,11 +58,11 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
     )
     h = p.add_argument_group(
         "harder data (all off by default; see staner_lab/data/synthetic/realism.py)",
-        "--realism sets every factor below at once (1 = comparable to CK+ / Oulu-CASIA); a factor given "
-        "explicitly overrides it.",
+        "--realism sets --pose, --lighting, --blur, --jpeg and --onset at once (1 = comparable to CK+ / "
+        "Oulu-CASIA); a factor given explicitly overrides it. --frames-range and --identity are separate.",
     )
     h.add_argument(
-        "--realism", type=float, default=None, metavar="K", help="all factors at level K in [0, 1]"
+        "--realism", type=float, default=None, metavar="K", help="the five factors below at level K in [0, 1]"
     )
     h.add_argument(
         "--pose", type=float, default=None, metavar="K", help="head pose and drift scale (1: +-8 deg, ...)"
@@ -81,6 +81,14 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
         metavar=("MIN", "MAX"),
         help="frames per sequence drawn in [MIN, MAX] (replaces --frames)",
     )
+    h.add_argument(
+        "--identity",
+        type=float,
+        default=None,
+        metavar="K",
+        help="subjects' own face shapes and ways of expressing, level K in [0, 1] (1: CK+-like; "
+        "expressiveness, dropped and co-occurring AUs, resting expression); not set by --realism",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -88,7 +96,8 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range")
+# identity last: the command recorded for a set made without it reads as before
+_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range", "identity")
 
 
 def _realism(args: argparse.Namespace) -> Realism:

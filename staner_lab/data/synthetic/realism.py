@@ -1,11 +1,14 @@
 """Optional realism factors that make the synthetic faces as hard as real ones (all off by default).
 
 :class:`Realism` holds the levels (head pose drift, uneven lighting, blur, JPEG artefacts, onset
-timing, variable sequence length); :meth:`Realism.at` sets them all from one knob (1 = comparable to
-CK+ / Oulu-CASIA, see its docstring). :func:`draw_factors` draws one sequence's factors from random
-streams of their own (keyed by the subject and sequence seeds and the factor), so switching a factor
-on changes nothing else: the face, the AU amplitudes and the pixel noise stay the same, and with
-every factor off the output is bit-identical to the generator without this module.
+timing, variable sequence length, the subjects' own face shapes and ways of expressing);
+:meth:`Realism.at` sets the imaging factors from one knob (1 = comparable to CK+ / Oulu-CASIA, see
+its docstring). :func:`draw_factors` draws one sequence's imaging factors from random streams of
+their own (keyed by the subject and sequence seeds and the factor), so switching a factor on changes
+nothing else: the face, the AU amplitudes and the pixel noise stay the same, and with every factor
+off the output is bit-identical to the generator without this module. ``identity`` (which does
+change the face and the AUs, and nothing else) is drawn the same way in
+:mod:`~staner_lab.data.synthetic.style`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,18 @@ class Realism:
             30 %; the first frame is always neutral and the last at the apex.
         frames_range: (min, max) frames per sequence, drawn per sequence (None = the ``frames``
             argument for every sequence).
+        identity: scale of how subjects differ in face and expression (0 = off, 1 = CK+-like, our
+            estimate; drawn in :mod:`~staner_lab.data.synthetic.style`). At 1, per subject:
+            face-shape offsets of up to eye_x +-0.04, eye_w +-0.02, brow_h +-0.04, nose_len +-0.05,
+            mouth_w +-0.05, nose -> mouth +-0.04, lip heights +-0.015, mouth -> chin +-0.05 face
+            units (the mouth moves with the nose and the chin with the mouth, so the geometry stays
+            valid); an overall AU gain in [0.55, 1.1] and an own factor per AU in [0.65, 1.2]; with
+            probability 0.5 a resting AU (AU4, AU7, AU12 or AU15) at 0.05-0.25, not scaled by the
+            intensity, in every frame, the first included. Per sequence: each supporting AU
+            (prototype weight < 1) absent with probability 0.2; co-occurring AUs, each with
+            probability 0.3 at 0.2-0.6 times the intensity (happy AU25 and AU26 at half that,
+            surprise AU25, fear AU25, disgust AU10 and AU25, anger AU10). Ranges and probabilities
+            scale with the level. Not part of :meth:`at`, so sets made with ``at`` stay as they were.
     """
 
     pose: float = 0.0
@@ -51,13 +66,15 @@ class Realism:
     jpeg: int = 0
     onset: float = 0.0
     frames_range: tuple[int, int] | None = None
+    identity: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("pose", "lighting", "blur", "onset"):
+        for name in ("pose", "lighting", "blur", "onset", "identity"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"Realism.{name} must be >= 0, got {getattr(self, name)}")
-        if self.onset > 1:
-            raise ValueError(f"Realism.onset must lie in [0, 1], got {self.onset}")
+        for name in ("onset", "identity"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"Realism.{name} must lie in [0, 1], got {getattr(self, name)}")
         if not (self.jpeg == 0 or 1 <= self.jpeg <= 95):
             raise ValueError(f"Realism.jpeg must be 0 (off) or a JPEG quality in [1, 95], got {self.jpeg}")
         if self.frames_range is not None:
@@ -73,8 +90,9 @@ class Realism:
 
         Level 1: ``pose=1, lighting=1, blur=0.012 * size`` (1.2 px at 96 px), ``jpeg=60`` (quality
         60-95), ``onset=1``. Sequence length is left to ``frames_range`` (CK+: 10-60 frames); pixel
-        noise to the ``noise`` argument of the renderer. Intermediate levels scale each factor
-        (JPEG: quality ``95 - 35 * level``).
+        noise to the ``noise`` argument of the renderer; the subjects' variety to ``identity`` (kept
+        out of this knob so that sets made with it before ``identity`` existed stay byte-identical).
+        Intermediate levels scale each factor (JPEG: quality ``95 - 35 * level``).
         """
         if not 0.0 <= level <= 1.0:
             raise ValueError(f"realism level must lie in [0, 1], got {level}")
@@ -86,11 +104,15 @@ class Realism:
         return any(getattr(self, f.name) not in (0, 0.0, None) for f in fields(self))
 
     def describe(self) -> str:
-        """One line for the data set README: every factor and its level."""
+        """One line for the data set README: every factor and its level.
+
+        ``identity`` is named only when on, so the README of a set made without it reads as before.
+        """
         lo_hi = "off" if self.frames_range is None else f"{self.frames_range[0]}-{self.frames_range[1]}"
+        identity = f", identity {self.identity:g}" if self.identity > 0 else ""
         return (
             f"pose {self.pose:g}, lighting {self.lighting:g}, blur {self.blur:g} px, "
-            f"jpeg {self.jpeg or 'off'}, onset {self.onset:g}, frames per sequence {lo_hi}"
+            f"jpeg {self.jpeg or 'off'}, onset {self.onset:g}, frames per sequence {lo_hi}{identity}"
         )
 
 

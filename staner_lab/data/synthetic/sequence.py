@@ -12,13 +12,17 @@ A sequence moves from neutral (first frame) to the expression peak (last frame):
 
 Each active AU also gets a region mask for the peak frame. Everything is deterministic: numpy
 ``Generator`` objects seeded from the subject and sequence seeds, no global random state.
+
+With ``Realism.identity`` on (:mod:`~staner_lab.data.synthetic.style`), subjects differ in face shape
+and in how they express (gain, own AU factors, dropped and co-occurring AUs), and a subject's resting
+AU may sit in every frame, the first included; the expression rises on top of it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -30,12 +34,14 @@ from staner_lab.data.synthetic.landmarks import neutral_landmarks
 from staner_lab.data.synthetic.masks import au_mask
 from staner_lab.data.synthetic.realism import Realism, blur, compress, draw_factors, light, onset_progress
 from staner_lab.data.synthetic.render import draw_face
+from staner_lab.data.synthetic.style import draw_style, express, reshape
 
 __all__ = ["SyntheticSequence", "generate_dataset", "render_sequence"]
 
 
 _SS = 2  # supersampling: faces are drawn at 2x and shrunk by the pose warp
-_TAG_IDENTITY, _TAG_SUBJECT_SCENE, _TAG_SEQUENCE = 11, 12, 13  # random-stream keys (realism.py: 14)
+# random-stream keys (realism.py: 14, style.py: 15)
+_TAG_IDENTITY, _TAG_SUBJECT_SCENE, _TAG_SEQUENCE = 11, 12, 13
 _NO_EXTRA = np.array([0.0, 0.0, 0.0, 1.0])
 
 
@@ -46,12 +52,16 @@ class SyntheticSequence:
     Attributes:
         frames: (T, H, W) uint8 grayscale frames, neutral first, peak last.
         landmarks: (T, 68, 2) float32 (x, y) pixel coordinates, dlib/iBUG 68-point order.
-        au_masks: {"AU12": (H, W) bool, ...} where each active AU changes the face at the peak frame.
+        au_masks: {"AU12": (H, W) bool, ...} where each expression AU (those of ``aus``) changes the
+            face between the first and the peak frame.
         label: index into :data:`~staner_lab.config.CK_PLUS_CLASSES`.
         label_name: the emotion, e.g. "happy".
         subject: subject id, e.g. "S001".
         sequence_id: "S001/003" (subject / sequence number).
-        aus: active AU amplitudes at the peak, e.g. {"AU6": 0.93, "AU12": 0.97}.
+        aus: expression AU amplitudes at the peak, e.g. {"AU6": 0.93, "AU12": 0.97} (with
+            ``Realism.identity``: after the subject's gain, dropped and co-occurring AUs).
+        resting: the subject's resting AU, e.g. {"AU15": 0.12}, present in every frame on top of
+            which ``aus`` rise (empty unless ``Realism.identity`` is on).
     """
 
     frames: np.ndarray
@@ -62,6 +72,7 @@ class SyntheticSequence:
     subject: str
     sequence_id: str
     aus: dict[str, float]
+    resting: dict[str, float] = field(default_factory=dict)
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -122,7 +133,8 @@ def render_sequence(
         sequence_id: sequence id to record (default ``f"{subject}/{sequence_seed:03d}"``).
         realism: optional harder conditions (:class:`~staner_lab.data.synthetic.realism.Realism`:
             head pose drift, side light, blur, JPEG, onset timing, frames per sequence drawn from
-            ``frames_range`` instead of ``frames``); None or all off = the plain generator, bit for bit.
+            ``frames_range`` instead of ``frames``, the subject's own face and way of expressing);
+            None or all off = the plain generator, bit for bit.
 
     Returns:
         A :class:`SyntheticSequence` with frames (T, size, size) uint8, landmarks (T, 68, 2) and
@@ -141,7 +153,8 @@ def render_sequence(
     subject = subject if subject is not None else f"S{subject_seed:03d}"
     sequence_id = sequence_id if sequence_id is not None else f"{subject}/{sequence_seed:03d}"
 
-    fx = draw_factors(realism or Realism(), subject_seed, sequence_seed, frames)
+    realism = realism or Realism()
+    fx = draw_factors(realism, subject_seed, sequence_seed, frames)
     frames = fx.frames
     idt = random_identity(_rng(_TAG_IDENTITY, subject_seed))
     scene_rng, seq_rng = (
@@ -153,8 +166,17 @@ def render_sequence(
     side = 1 if seq_rng.random() < 0.5 else -1
     aus = {au: float(intensity * w * j) for (au, w), j in zip(EMOTION_AUS[emotion].items(), jitter)}
     noise_rng = np.random.default_rng(seq_rng.integers(2**63))
+    resting: dict[str, float] = {}
+    if realism.identity > 0:  # from streams of its own: the draws above stay as they were
+        style = draw_style(realism.identity, subject_seed)
+        idt = reshape(idt, style)
+        aus = express(style, emotion, aus, intensity, realism.identity, subject_seed, sequence_seed)
+        resting = style.resting
 
+    # "neutral" is the first frame's face: the subject's resting AU (if any) is already in it
     neutral = neutral_landmarks(idt)
+    if resting:
+        neutral = neutral + sum(amp * au_shift(au, side) for au, amp in resting.items())
     shift = sum(amp * au_shift(au, side) for au, amp in aus.items())
 
     canvas_px = _SS * size
@@ -170,9 +192,10 @@ def render_sequence(
         p = t / (frames - 1)
         e = ease(onset_progress(fx, p))
         lm = neutral + e * shift
-        img = draw_face(
-            idt, lm, {au: e * amp for au, amp in aus.items()}, side, canvas_px, canvas_origin, unit
-        )
+        amps = {au: e * amp for au, amp in aus.items()}
+        for au, amp in resting.items():  # the resting AU is drawn in every frame, the first included
+            amps[au] = amps.get(au, 0.0) + amp
+        img = draw_face(idt, lm, amps, side, canvas_px, canvas_origin, unit)
         img = cv2.GaussianBlur(img, (0, 0), 0.45 * _SS)
         M = _pose_matrix(pose, p, size, canvas_px, canvas_origin, out_origin, fx.d_pose[t], fx.yaw)
         img = cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -200,6 +223,7 @@ def render_sequence(
         subject=subject,
         sequence_id=sequence_id,
         aus=aus,
+        resting=resting,
     )
 
 
