@@ -24,11 +24,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from staner_lab import explain as E
-from staner_lab.config import AttentionConfig, PreprocessConfig, ablation_config, preset, train_preset
+from staner_lab.config import (
+    AttentionConfig,
+    PreprocessConfig,
+    SGAERConfig,
+    ablation_config,
+    preset,
+    train_preset,
+)
 from staner_lab.data.dataset import collate, load_samples, to_item
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.protocol import cross_validate
@@ -50,10 +58,17 @@ def _oracle_map(mask: np.ndarray, cells: int) -> np.ndarray:
     return torch.nn.functional.interpolate(low, size=mask.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
+def _near(mask: np.ndarray, tol: float) -> float:
+    """Fraction of the image within ``tol`` pixels (Euclidean) of the mask."""
+    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return float((outside <= tol).mean())
+
+
 def localisation(model, samples, root: Path) -> list[dict]:
     """Per test sequence: is SGAER right, does M's maximum fall in the AU masks, M's mass inside."""
     S = model.config.inputs.face_size
     cells = S // 8  # M's grid: the front end pools three times (as benchmarks/explain_agreement.py)
+    tol = 15 * S / 224  # Zhang et al.'s tolerance, 15 px at 224 x 224, at this face size
     rows = []
     for start in range(0, len(samples), 16):
         chunk = samples[start:start + 16]
@@ -65,6 +80,8 @@ def localisation(model, samples, root: Path) -> list[dict]:
             mask = E.align_mask(E.union_mask(E.load_au_masks(root, sample.sequence_id)), sample.landmarks[-1], S)
             rows.append({"correct": bool(pred[b] == batch["label"][b]), "area": float(mask.mean()),
                          "pointing": E.pointing_game(M[b], mask), "mass": E.mass_inside(M[b], mask),
+                         # with the tolerance, chance is the area within tol pixels of the mask
+                         "pointing_tol": E.pointing_game(M[b], mask, tol), "area_tol": _near(mask, tol),
                          "oracle_pointing": E.pointing_game(_oracle_map(mask, cells), mask),
                          "M_min": float(M[b].min()), "M_max": float(M[b].max()),
                          "M_spread": float(M[b].std() / max(M[b].mean(), 1e-12))})
@@ -86,16 +103,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     base, train = preset("classroom"), train_preset("classroom")
-    attention = base.sgaer.attention
+    attention, sgaer = base.sgaer.attention, base.sgaer
     for item in args.set:
         key, _, text = item.partition("=")
         if key in {f.name for f in dataclasses.fields(AttentionConfig)}:
             attention = dataclasses.replace(attention, **{key: _value(text)})
+        elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
+            sgaer = dataclasses.replace(sgaer, **{key: _value(text)})
         else:
             train = dataclasses.replace(train, **{key: _value(text)})
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
-    base = dataclasses.replace(base, sgaer=dataclasses.replace(base.sgaer, attention=attention))
+    base = dataclasses.replace(base, sgaer=dataclasses.replace(sgaer, attention=attention))
 
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
                                            progress=False)
@@ -110,8 +129,8 @@ def main() -> None:
             rows = localisation(model, test, args.data)
             folds.append({"accuracy": fold["accuracy"],
                           **{key: float(np.nanmean([r[key] for r in rows]))
-                             for key in ("pointing", "mass", "area", "oracle_pointing", "M_min", "M_max",
-                                         "M_spread")}})
+                             for key in ("pointing", "mass", "area", "pointing_tol", "area_tol",
+                                         "oracle_pointing", "M_min", "M_max", "M_spread")}})
 
     def mean(key):
         return round(float(np.mean([f[key] for f in folds])), 4)
@@ -122,6 +141,7 @@ def main() -> None:
         "accuracy_mean": mean("accuracy"), "accuracy_std": round(float(np.std([f["accuracy"] for f in folds])), 4),
         "pointing_game": mean("pointing"), "mass_inside": mean("mass"), "chance": mean("area"),
         "oracle_pointing_game": mean("oracle_pointing"),
+        "pointing_game_15px_at_224": mean("pointing_tol"), "chance_15px_at_224": mean("area_tol"),
         "M_min": mean("M_min"), "M_max": mean("M_max"), "M_spread": mean("M_spread"),
         "per_fold": folds, "wall_time_s": round(time.perf_counter() - t0, 1),
     }))

@@ -34,6 +34,7 @@ from staner_lab.config import (
     CLSTMConfig,
     InputConfig,
     PreprocessConfig,
+    SGAERConfig,
     ablation_config,
     preset,
     train_preset,
@@ -67,7 +68,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds S)")
     p.add_argument("--legacy", action="store_true", help="the region CNN and training of round 1 (before)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="CLSTMConfig, InputConfig, PreprocessConfig or TrainConfig fields, e.g. batch_norm=false "
+                   help="CLSTMConfig, InputConfig, PreprocessConfig, SGAERConfig or TrainConfig fields, e.g. batch_norm=false "
                         "grad_clip=none short_sequences=hold_first stabilise=true")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2)
@@ -81,7 +82,7 @@ def main() -> None:
     if args.legacy:
         clstm = dataclasses.replace(clstm, **CLSTMConfig.LEGACY_DEFAULTS)
         train = dataclasses.replace(train, grad_clip=None)
-    inputs, prep = base.inputs, PreprocessConfig()
+    inputs, prep, sgaer = base.inputs, PreprocessConfig(), base.sgaer
     for item in args.set:
         key, _, text = item.partition("=")
         if key in {f.name for f in dataclasses.fields(PreprocessConfig)}:
@@ -90,6 +91,8 @@ def main() -> None:
             clstm = dataclasses.replace(clstm, **{key: _value(key, text)})
         elif key in {f.name for f in dataclasses.fields(InputConfig)}:
             inputs = dataclasses.replace(inputs, **{key: _value(key, text)})
+        elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
+            sgaer = dataclasses.replace(sgaer, **{key: _value(key, text)})
         elif key == "augment":
             train = dataclasses.replace(train, augment=train.augment.with_families(text))
         elif key.startswith("augment."):
@@ -99,7 +102,7 @@ def main() -> None:
             train = dataclasses.replace(train, **{key: _value(key, text)})
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop)
-    base = dataclasses.replace(base, inputs=inputs, tler=dataclasses.replace(base.tler, clstm=clstm))
+    base = dataclasses.replace(base, inputs=inputs, sgaer=sgaer, tler=dataclasses.replace(base.tler, clstm=clstm))
 
     samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache,
                                            progress=False)
@@ -128,7 +131,8 @@ def main() -> None:
     summary = {
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
         "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": inputs.stabilise,
-        "clstm": dataclasses.asdict(clstm), "grad_clip": train.grad_clip, "schedule": train.schedule,
+        "clstm": dataclasses.asdict(clstm), "end_norm": sgaer.end_norm,
+        "grad_clip": train.grad_clip, "schedule": train.schedule,
         "augment": dataclasses.asdict(train.augment), "class_balance": train.class_balance,
         "short_sequences": inputs.short_sequences,
         "accuracy_mean": round(float(accs.mean()), 4), "accuracy_std": round(float(accs.std()), 4),

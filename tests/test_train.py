@@ -276,3 +276,13 @@ def test_cv_over_seeds_layout_resume_and_refusals(tiny, tmp_path, capsys):
     assert "already holds results" in capsys.readouterr().err
     assert main(["cv", *_common(tiny, run, "--folds", "2", "--seeds", "1", "1")]) == 2
     assert "twice" in capsys.readouterr().err
+
+
+def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):
+    from staner_lab.training.checkpoint import load_model
+
+    assert main(["train", *_common(tiny, tmp_path / "run", "--end-norm", "conv")]) == 0
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert model.config.sgaer.end_norm == "conv"
+    assert isinstance(model.sgaer.end_conv.bn1, torch.nn.BatchNorm2d)
+    assert preset("classroom").sgaer.end_norm == "none"  # the default keeps M readable (docs/model.md)

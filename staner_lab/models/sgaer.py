@@ -15,12 +15,21 @@ __all__ = ["SGAER", "EndConv2d"]
 
 class EndConv2d(nn.Module):
     """SGAER's end convolution (size not given in the paper): two 3x3 convs with a pool between,
-    then global average pooling to a vector. (B, C, H, W) -> F_G (B, E)."""
+    then global average pooling to a vector. (B, C, H, W) -> F_G (B, E).
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    ``norm`` (docs/model.md, "SGAER leaving the uniform prediction"): "conv" puts a batch norm after
+    each conv, "pooled" one on the pooled vector F_G, "none" has none (the round-4 branch, whose small
+    F_G keeps the class scores of all faces alike for many epochs)."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "none") -> None:
         super().__init__()
+        if norm not in ("none", "conv", "pooled"):
+            raise ValueError(f"end-convolution norm must be 'none', 'conv' or 'pooled', got {norm!r}")
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(out_channels) if norm == "conv" else nn.Identity()
+        self.bn2 = nn.BatchNorm2d(out_channels) if norm == "conv" else nn.Identity()
+        self.pooled_norm = nn.BatchNorm1d(out_channels) if norm == "pooled" else nn.Identity()
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU(inplace=True)
         for conv in (self.conv1, self.conv2):  # He init, as in the front end (see VGGFrontEnd)
@@ -28,9 +37,9 @@ class EndConv2d(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def forward(self, F: Tensor) -> Tensor:
-        x = self.pool(self.relu(self.conv1(F)))  # (B, E, H/2, W/2)
-        x = self.relu(self.conv2(x))
-        return x.mean(dim=(2, 3))  # (B, E)
+        x = self.pool(self.relu(self.bn1(self.conv1(F))))  # (B, E, H/2, W/2)
+        x = self.relu(self.bn2(self.conv2(x)))
+        return self.pooled_norm(x.mean(dim=(2, 3)))  # (B, E)
 
 
 class SGAER(nn.Module):
@@ -50,7 +59,7 @@ class SGAER(nn.Module):
         self.frontend = VGGFrontEnd(config.frontend)
         C = self.frontend.out_channels
         self.attention = AttentionModule(C, config.attention) if config.attention.kind != "none" else None
-        self.end_conv = EndConv2d(C, config.end_channels)
+        self.end_conv = EndConv2d(C, config.end_channels, config.end_norm)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.end_channels, num_classes)
 

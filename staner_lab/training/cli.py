@@ -62,6 +62,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-stabilise", action="store_true",
                    help="cut the regions from the raw frames with the paper's fixed boxes, without first "
                         "warping every frame onto the peak frame's head position (docs/model.md, \"Head motion\")")
+    g.add_argument("--end-norm", choices=("none", "conv", "pooled"), default=None,
+                   help="batch norm in SGAER's end convolution: after each conv, on the pooled F_G, or none "
+                        "(default: the preset's, none). conv/pooled train SGAER faster but its attention map "
+                        "no longer shows what it uses (docs/model.md, \"SGAER leaving the uniform prediction\")")
     g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     g.add_argument("--augment", choices=("none", "geometric", "photometric", "both"), default=None,
                    help="augmentation on top of the flip: small shift/scale/rotation, lighting/noise/blur, "
@@ -125,6 +129,8 @@ def _model_config(args, class_names=None, variant="STANER"):
     cfg = preset(args.preset, class_names)
     if getattr(args, "no_stabilise", False):
         cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=False))
+    if getattr(args, "end_norm", None):
+        cfg = dataclasses.replace(cfg, sgaer=dataclasses.replace(cfg.sgaer, end_norm=args.end_norm))
     return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
 
 

@@ -20,6 +20,9 @@ drops out of F' (Eq. 11). These numbers make that visible, per branch and per re
 - **attention**: the range and spread of M (Eq. 1), and the fraction of the attention module's
   hidden units (after its ReLU) that are dead. A map near constant is a "flat wash"; with its hidden
   units dead, M is the same for every face and gets no gradient.
+- **score spread**: how much SGAER's class scores (logits) differ between the faces of the batch
+  (std over the batch, averaged over classes). About zero = the branch gives every face the same
+  scores, i.e. it sits at one prediction whatever the face (early in training: the uniform one).
 - **gradient norms**: the L2 norm of the gradient of the joint loss (Eq. 15) with respect to the
   parameters of each part. A branch with a tiny norm is not learning.
 
@@ -83,6 +86,7 @@ class SGAERHealth:
     attention_dead_fraction: float | None  # hidden units of the spatial attention module that never fire
     F_G_scale: float
     F_G_dead_fraction: float
+    logit_spread: float  # std over the batch of each class score, mean over classes
     grad_norm_frontend: float | None
     grad_norm_attention: float | None
     grad_norm_head: float | None
@@ -176,6 +180,7 @@ def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
             M_spatial_std=None if M is None else float(M.flatten(1).std(dim=1).mean()),
             attention_dead_fraction=_attention_dead_fraction(s.attention, g.U),
             F_G_scale=_std(g.F_G), F_G_dead_fraction=_dead_fraction(g.F_G),
+            logit_spread=float(g.logits.detach().float().std(dim=0).mean()) if g.logits.shape[0] > 1 else 0.0,
             grad_norm_frontend=_grad_norm(s.frontend.parameters()),
             grad_norm_attention=_grad_norm(s.attention.parameters()) if s.attention is not None else None,
             grad_norm_head=_grad_norm(p for n, p in s.named_parameters()
@@ -219,6 +224,8 @@ def flat_row(report: HealthReport) -> dict[str, float]:
     row["sgaer_M_min"] = s.M_min if s and s.M_min is not None else nan
     row["sgaer_M_max"] = s.M_max if s and s.M_max is not None else nan
     row["sgaer_attention_dead"] = s.attention_dead_fraction if s and s.attention_dead_fraction is not None else nan
+    row["sgaer_F_G_scale"] = s.F_G_scale if s else nan
+    row["sgaer_logit_spread"] = s.logit_spread if s else nan
     row["sgaer_grad"] = (s.grad_norm_frontend or 0.0) if s else nan
     for r in REGIONS:
         h = report.regions.get(r)
@@ -261,7 +268,8 @@ def format_report(report: HealthReport) -> str:
                              f"range {s.M_min:.2f}-{s.M_max:.2f}, spread over positions {s.M_spatial_std:.3f}"
                              + ("" if s.attention_dead_fraction is None else
                                 f", dead hidden units {s.attention_dead_fraction:.0%}")),
-                  f"  F_G: scale {_fmt(s.F_G_scale)}, dead units {s.F_G_dead_fraction:.0%}",
+                  (f"  F_G: scale {_fmt(s.F_G_scale)}, dead units {s.F_G_dead_fraction:.0%}; "
+                   f"class scores' spread over faces {_fmt(s.logit_spread)}"),
                   (f"  gradient norms: front end {_fmt(s.grad_norm_frontend)}, attention "
                    f"{_fmt(s.grad_norm_attention)}, head {_fmt(s.grad_norm_head)}")]
     if report.regions:

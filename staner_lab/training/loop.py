@@ -220,7 +220,8 @@ def _read_rows(path: Path, start: int) -> list[dict[str, float]]:
     if start == 0 or not path.exists():
         return []
     with path.open(newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)
+        # a column added since the run started is empty in its earlier rows
+        return [{k: float(v) if v else math.nan for k, v in row.items()} for row in csv.DictReader(f)
                 if int(float(row["epoch"])) < start]
 
 

@@ -21,6 +21,8 @@ Modules (lowest first):
 - ``masks``: per-AU region masks of the peak frame.
 - ``realism``: optional harder conditions (head pose drift, side light, blur, JPEG, onset timing,
   sequence length), all off by default; :class:`Realism`, ``Realism.at(level, size)``.
+- ``style``: the optional ``Realism.identity`` factor: subjects' own face shapes and ways of
+  expressing (gain, own AU factors, dropped and co-occurring AUs, a resting expression).
 - ``sequence``: :class:`SyntheticSequence`, :func:`render_sequence`, :func:`generate_dataset`.
 - ``writer``: :func:`write_ckplus` (CK+ layout, byte-stable PNG / npz / text files).
 """

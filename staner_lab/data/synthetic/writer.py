@@ -121,6 +121,10 @@ def write_ckplus(
             f"  {realism.describe()}.\n"
             "  Landmarks follow the head pose in every frame; the AU masks follow the peak frame's pose.\n"
         )
+        if realism.identity > 0:
+            harder += ("  Identity on: a subject's resting expression (one AU) may be in every frame, the first\n"
+                       "  included, so the first frame is the subject's own neutral; the masks cover the\n"
+                       "  expression AUs only (staner_lab/data/synthetic/style.py).\n")
     readme = f"""{README_MARK}.
 
 These faces are procedurally drawn (staner_lab/data/synthetic/); they are not photographs of people.
