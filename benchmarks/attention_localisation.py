@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from set_values import parse_value
 
 from staner_lab import explain as E
 from staner_lab.config import (
@@ -40,16 +41,6 @@ from staner_lab.config import (
 from staner_lab.data.dataset import collate, load_samples, to_item
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.protocol import cross_validate
-
-
-def _value(text: str):
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return float(text) if "." in text or "e" in low else int(text)
-    except ValueError:
-        return text
 
 
 def _oracle_map(mask: np.ndarray, cells: int) -> np.ndarray:
@@ -107,11 +98,11 @@ def main() -> None:
     for item in args.set:
         key, _, text = item.partition("=")
         if key in {f.name for f in dataclasses.fields(AttentionConfig)}:
-            attention = dataclasses.replace(attention, **{key: _value(text)})
+            attention = dataclasses.replace(attention, **{key: parse_value(key, text)})
         elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
-            sgaer = dataclasses.replace(sgaer, **{key: _value(text)})
+            sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
         else:
-            train = dataclasses.replace(train, **{key: _value(text)})
+            train = dataclasses.replace(train, **{key: parse_value(key, text)})
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
     base = dataclasses.replace(base, sgaer=dataclasses.replace(sgaer, attention=attention))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from set_values import parse_value
 
 from staner_lab.config import (
     CLSTMConfig,
@@ -44,18 +45,6 @@ from staner_lab.training.checkpoint import load_model
 from staner_lab.training.health import dead_regions, health_report
 from staner_lab.training.loop import predict
 from staner_lab.training.protocol import cross_validate
-
-
-def _value(key: str, text: str):
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none" and key == "grad_clip":  # elsewhere "none" is a value (input_norm="none")
-        return None
-    try:
-        return float(text) if "." in text else int(text)
-    except ValueError:
-        return text
 
 
 def main() -> None:
@@ -86,20 +75,20 @@ def main() -> None:
     for item in args.set:
         key, _, text = item.partition("=")
         if key in {f.name for f in dataclasses.fields(PreprocessConfig)}:
-            prep = dataclasses.replace(prep, **{key: _value(key, text)})
+            prep = dataclasses.replace(prep, **{key: parse_value(key, text)})
         elif key in {f.name for f in dataclasses.fields(CLSTMConfig)}:
-            clstm = dataclasses.replace(clstm, **{key: _value(key, text)})
+            clstm = dataclasses.replace(clstm, **{key: parse_value(key, text)})
         elif key in {f.name for f in dataclasses.fields(InputConfig)}:
-            inputs = dataclasses.replace(inputs, **{key: _value(key, text)})
+            inputs = dataclasses.replace(inputs, **{key: parse_value(key, text)})
         elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
-            sgaer = dataclasses.replace(sgaer, **{key: _value(key, text)})
+            sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
         elif key == "augment":
             train = dataclasses.replace(train, augment=train.augment.with_families(text))
         elif key.startswith("augment."):
             train = dataclasses.replace(train, augment=dataclasses.replace(
-                train.augment, **{key.split(".", 1)[1]: _value(key, text)}))
+                train.augment, **{key.split(".", 1)[1]: parse_value(key, text)}))
         else:
-            train = dataclasses.replace(train, **{key: _value(key, text)})
+            train = dataclasses.replace(train, **{key: parse_value(key, text)})
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop)
     base = dataclasses.replace(base, inputs=inputs, sgaer=sgaer, tler=dataclasses.replace(base.tler, clstm=clstm))

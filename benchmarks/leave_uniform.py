@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from set_values import parse_value
 
 from staner_lab.config import PreprocessConfig, SGAERConfig, ablation_config, preset, train_preset
 from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples
@@ -36,16 +37,6 @@ from staner_lab.data.splits import subject_kfold
 from staner_lab.training.health import health_report
 from staner_lab.training.loop import fit
 from staner_lab.training.protocol import seeded_model
-
-
-def _value(text: str):
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return float(text) if "." in text or "e-" in low else int(text)
-    except ValueError:
-        return text
 
 
 def main() -> None:
@@ -68,9 +59,9 @@ def main() -> None:
         if key == "augment":
             train = dataclasses.replace(train, augment=train.augment.with_families(text))
         elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
-            sgaer = dataclasses.replace(sgaer, **{key: _value(text)})
+            sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
         else:
-            train = dataclasses.replace(train, **{key: _value(text)})
+            train = dataclasses.replace(train, **{key: parse_value(key, text)})
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=max(1, (2 * args.epochs) // 3))
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), progress=False)
     cfg = ablation_config(dataclasses.replace(base, sgaer=sgaer, class_names=tuple(class_names)), args.variant)
