@@ -159,7 +159,8 @@ def _cv_summary(class_names: Sequence[str], config: StanerConfig, train_cfg: Tra
         "class_names": list(class_names),
         "folds": [{"fold": k, "seed": s, "accuracy": f["accuracy"], "test_size": f["test_size"],
                    "train_size": f["train_size"], "test_subjects": f["test_subjects"],
-                   "confusion_matrix": f["confusion_matrix"]} for s, k, f in every],
+                   "confusion_matrix": f["confusion_matrix"],
+                   "alpha": f.get("alpha")} for s, k, f in every],  # α of Eq. 14 used on the fold
         "accuracy_mean": mean,
         "accuracy_std": std,
         "pooled_accuracy": accuracy_from_confusion(cm),
