@@ -145,9 +145,9 @@ def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region
 
 
 def test_the_end_batch_norm_lets_sgaer_leave_the_uniform_prediction_sooner(tmp_path, shipped):
-    # Without batch norm in SGAER's end convolution the pooled F_G of different faces differ little
-    # next to their common mean, and the training loss stays near ln 7 for epochs (docs/model.md,
-    # "SGAER leaving the uniform prediction"); the same seed and data with it learn faster.
+    # Without batch norm in SGAER's end convolution its class scores hardly differ between faces for
+    # the first epochs and the training loss stays near ln 7 (docs/model.md, "SGAER leaving the uniform
+    # prediction"); the same seed and data with it learn faster.
     _, samples = shipped
     train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=6, seed=0)
     loss = {}
