@@ -18,8 +18,8 @@ class EndConv2d(nn.Module):
     then global average pooling to a vector. (B, C, H, W) -> F_G (B, E).
 
     ``norm`` (docs/model.md, "SGAER leaving the uniform prediction"): "conv" puts a batch norm after
-    each conv, "pooled" one on the pooled vector F_G, "none" has none (the round-4 branch, whose small
-    F_G keeps the class scores of all faces alike for many epochs)."""
+    each conv, "pooled" one on the pooled vector F_G, "none" has none (the round-4 branch, whose class
+    scores stay alike for all faces for several epochs at the start of training)."""
 
     def __init__(self, in_channels: int, out_channels: int, norm: str = "none") -> None:
         super().__init__()
