@@ -187,12 +187,10 @@ class SGAERConfig(_JsonMixin):
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     end_channels: int = 256  # channels of the end convolution that turns F into F_G
-    # Normalisation in the end convolution (docs/model.md, "SGAER leaving the uniform prediction"):
-    # "conv" = batch norm after each of its convs, "pooled" = batch norm on the pooled F_G, "none" =
-    # none. "conv" halves the epochs SGAER sits at the uniform prediction and raised STANER by 4 points
-    # on the hard synthetic sets, but with either batch norm the attention map M stops agreeing with
-    # what the classifier uses (Spearman with Grad-CAM 0.83 -> 0.04 on the shipped data), so the kit,
-    # whose lessons read M, keeps "none" by default.
+    # Normalisation in the end convolution: "conv" = batch norm after each of its convs, "pooled" =
+    # batch norm on the pooled F_G, "none" = none. Either batch norm trains SGAER faster but leaves an
+    # attention map M that no longer agrees with what the classifier uses; the kit's lessons read M,
+    # so "none" is the default (docs/model.md, "SGAER leaving the uniform prediction").
     end_norm: Literal["none", "conv", "pooled"] = "none"
     dropout: float = 0.5
 

@@ -249,8 +249,7 @@ def sgaer_diagram(config: StanerConfig) -> go.Figure:
     right = [(7.4, left[-1][1] + k * 1.8) for k in range(5)]
     bn, pooled_bn = (" + BN" if sg.end_norm == "conv" else ""), (", BN" if sg.end_norm == "pooled" else "")
     boxes += [_Box("end", f"end conv: 3×3 conv{bn},<br>pool, 3×3 conv{bn}, mean{pooled_bn}", *right[0], w=3.9,
-                   kind="sgaer",
-                   hover="model.sgaer.end_conv"),
+                   kind="sgaer", hover="model.sgaer.end_conv"),
               _Box("lin", f"dropout {sg.dropout:g}, linear", *right[1], h=0.7, kind="sgaer",
                    hover="model.sgaer.classifier"),
               _Box("sm", "softmax (Eq. 3)", *right[2], h=0.7, kind="eq", hover="functional.softmax"),

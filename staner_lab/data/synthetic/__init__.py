@@ -13,6 +13,7 @@ reader of this package reads a synthetic tree unchanged. The command line is ``s
 
 Modules (lowest first):
 
+- ``streams``: the keyed random streams every draw comes from, and their tags.
 - ``identity``: a subject's face shape and tones; head pose and lighting parameters.
 - ``landmarks``: the 68-point groups (dlib/iBUG order), their left-right mirror, the neutral face.
 - ``action_units``: emotion -> AU tables, AU names, per-AU landmark shifts, the onset (ease) curve.

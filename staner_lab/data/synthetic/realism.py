@@ -19,9 +19,10 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from staner_lab.data.synthetic.streams import TAG_REALISM, stream
+
 __all__ = ["Factors", "Realism", "blur", "compress", "draw_factors", "light", "onset_progress"]
 
-_TAG_REALISM = 14  # random-stream key (sequence.py uses 11-13)
 _FRAMES, _POSE, _LIGHT, _BLUR, _JPEG, _ONSET = range(6)  # one sub-stream per factor
 
 
@@ -135,8 +136,7 @@ class Factors:
 
 
 def _stream(factor: int, subject_seed: int, sequence_seed: int) -> np.random.Generator:
-    key = [_TAG_REALISM, factor, int(subject_seed), int(sequence_seed)]
-    return np.random.default_rng(np.random.SeedSequence(key))
+    return stream(TAG_REALISM, factor, subject_seed, sequence_seed)
 
 
 def draw_factors(r: Realism, subject_seed: int, sequence_seed: int, frames: int) -> Factors:

@@ -34,14 +34,13 @@ from staner_lab.data.synthetic.landmarks import neutral_landmarks
 from staner_lab.data.synthetic.masks import au_mask
 from staner_lab.data.synthetic.realism import Realism, blur, compress, draw_factors, light, onset_progress
 from staner_lab.data.synthetic.render import draw_face
+from staner_lab.data.synthetic.streams import TAG_IDENTITY, TAG_SEQUENCE, TAG_SUBJECT_SCENE, stream
 from staner_lab.data.synthetic.style import draw_style, express, reshape
 
 __all__ = ["SyntheticSequence", "generate_dataset", "render_sequence"]
 
 
 _SS = 2  # supersampling: faces are drawn at 2x and shrunk by the pose warp
-# random-stream keys (realism.py: 14, style.py: 15)
-_TAG_IDENTITY, _TAG_SUBJECT_SCENE, _TAG_SEQUENCE = 11, 12, 13
 _NO_EXTRA = np.array([0.0, 0.0, 0.0, 1.0])
 
 
@@ -75,8 +74,9 @@ class SyntheticSequence:
     resting: dict[str, float] = field(default_factory=dict)
 
 
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
+def _displacement(aus: dict[str, float], side: int) -> np.ndarray:
+    """(68, 2) landmark move of all ``aus`` at their amplitudes (moves add up)."""
+    return sum(amp * au_shift(au, side) for au, amp in aus.items())
 
 
 def _pose_matrix(
@@ -156,10 +156,10 @@ def render_sequence(
     realism = realism or Realism()
     fx = draw_factors(realism, subject_seed, sequence_seed, frames)
     frames = fx.frames
-    idt = random_identity(_rng(_TAG_IDENTITY, subject_seed))
+    idt = random_identity(stream(TAG_IDENTITY, subject_seed))
     scene_rng, seq_rng = (
-        _rng(_TAG_SUBJECT_SCENE, subject_seed),
-        _rng(_TAG_SEQUENCE, subject_seed, sequence_seed),
+        stream(TAG_SUBJECT_SCENE, subject_seed),
+        stream(TAG_SEQUENCE, subject_seed, sequence_seed),
     )
     pose, lit = random_pose(scene_rng, seq_rng), random_lighting(scene_rng, seq_rng, noise)
     jitter = seq_rng.uniform(0.85, 1.0, size=len(EMOTION_AUS[emotion]))
@@ -176,8 +176,8 @@ def render_sequence(
     # "neutral" is the first frame's face: the subject's resting AU (if any) is already in it
     neutral = neutral_landmarks(idt)
     if resting:
-        neutral = neutral + sum(amp * au_shift(au, side) for au, amp in resting.items())
-    shift = sum(amp * au_shift(au, side) for au, amp in aus.items())
+        neutral = neutral + _displacement(resting, side)
+    shift = _displacement(aus, side)
 
     canvas_px = _SS * size
     unit = idt.face_px * canvas_px  # face unit in canvas pixels

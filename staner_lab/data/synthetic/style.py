@@ -23,10 +23,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
-
 from staner_lab.data.synthetic.action_units import AU_NAMES, EMOTION_AUS
 from staner_lab.data.synthetic.identity import Identity
+from staner_lab.data.synthetic.streams import TAG_STYLE, stream
 
 __all__ = [
     "AU_FACTOR",
@@ -45,7 +44,6 @@ __all__ = [
     "reshape",
 ]
 
-_TAG_STYLE = 15  # random-stream key (sequence.py uses 11-13, realism.py 14)
 _SUBJECT, _SEQUENCE = range(2)  # sub-streams: subject traits, sequence traits
 
 #: Face shape: largest per-subject offset of each Identity field at level 1 (face units), on top of
@@ -115,10 +113,6 @@ class Style:
     resting: dict[str, float]
 
 
-def _stream(*key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([_TAG_STYLE, *(int(k) for k in key)]))
-
-
 def _check(level: float) -> None:
     if not 0.0 < level <= 1.0:
         raise ValueError(f"identity level must lie in (0, 1] here, got {level}")
@@ -127,7 +121,7 @@ def _check(level: float) -> None:
 def draw_style(level: float, subject_seed: int) -> Style:
     """Draw the subject's traits at ``level`` in (0, 1] from the subject's own stream."""
     _check(level)
-    g = _stream(_SUBJECT, subject_seed)
+    g = stream(TAG_STYLE, _SUBJECT, subject_seed)
     shape = {name: float(level * spread * g.uniform(-1, 1)) for name, spread in SHAPE_SPREAD.items()}
     gain = float(1.0 + level * g.uniform(*GAIN))
     factors = g.uniform(*AU_FACTOR, size=len(_ALL_AUS))
@@ -162,7 +156,7 @@ def express(
     ``EXTRA_P * level`` at ``intensity * scale * U(EXTRA_AMP)`` (not scaled by the subject's gain).
     """
     _check(level)
-    g = _stream(_SEQUENCE, subject_seed, sequence_seed)
+    g = stream(TAG_STYLE, _SEQUENCE, subject_seed, sequence_seed)
     proto = EMOTION_AUS[emotion]
     drop = g.random(len(proto))  # drawn for every AU, so the stream does not depend on the outcome
     out = {}
