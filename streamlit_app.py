@@ -501,7 +501,9 @@ def health_view(ckpt, model) -> None:
         st.dataframe(health.region_rows(report), hide_index=True)
         if report.sgaer is not None and report.sgaer.M_min is not None:
             st.write(f"Attention M spans {report.sgaer.M_min:.2f}–{report.sgaer.M_max:.2f} "
-                     f"(spread over positions {report.sgaer.M_spatial_std:.3f}).")
+                     f"(spread over positions {report.sgaer.M_spatial_std:.3f}). Made flat (each face's M "
+                     f"replaced by its mean), it moves P_G by {report.sgaer.flat_M_shift:.3f} on average "
+                     "(total variation, 0–1): near 0, the decision does not use where M points.")
         dead = health.dead_regions(report)
         (st.warning if dead else st.success)(
             f"Dead: {', '.join(dead)}" if dead else "Every region passes a signal to its LSTM.")

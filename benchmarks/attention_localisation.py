@@ -2,6 +2,9 @@
 variant with attention (C3 by default) on a synthetic set, then, on each fold's test subjects, the
 pointing game and mass of M inside the ground-truth AU masks, and the accuracy. Prints one JSON object.
 The oracle pointing game is the best a map on M's grid can score (each cell's mask fraction).
+"flat_M_changed" and "flat_M_shift" say how much the decision uses where M points: the fraction of
+test faces whose SGAER class changes, and the mean total variation of P_G, when each face's M is
+replaced by its own mean over positions.
 
 The attention choices of ``AttentionConfig`` (normalise, residual, hidden_channels) and training
 choices (``TrainConfig`` fields) can be set from the command line, so that each experiment in
@@ -10,6 +13,7 @@ docs/model.md ("Making attention localise") is one command, e.g.:
     python benchmarks/attention_localisation.py --data runs/synth_i10                        # Eq. 1-2
     python benchmarks/attention_localisation.py --data runs/synth_i10 --set normalise=softmax
     python benchmarks/attention_localisation.py --data runs/synth_i10 --set residual=0
+    python benchmarks/attention_localisation.py --data runs/synth_i10 --set face_size=128   # InputConfig
 
 Make the data with ``staner-lab synth --out runs/synth_i10 --subjects 20 --seed 3 --frames 8
 --size 96 --intensity 1.0 --noise 0.2`` (it needs GroundTruth/ AU masks, so synthetic sets only).
@@ -32,6 +36,7 @@ from set_values import parse_value
 from staner_lab import explain as E
 from staner_lab.config import (
     AttentionConfig,
+    InputConfig,
     PreprocessConfig,
     SGAERConfig,
     ablation_config,
@@ -65,7 +70,10 @@ def localisation(model, samples, root: Path) -> list[dict]:
         chunk = samples[start:start + 16]
         batch = collate([to_item(s, i) for i, s in enumerate(chunk)])
         with torch.no_grad():
-            pred = E.forward_fn(model, "sgaer")(batch["peak"]).argmax(1)
+            it = model.sgaer.forward_intermediates(batch["peak"])
+            flat = it.M.mean(dim=(1, 2, 3), keepdim=True).expand_as(it.M)
+            P_flat = torch.softmax(model.sgaer.logits_with_map(it.U, flat), dim=1)
+        pred, shift = it.P_G.argmax(1), 0.5 * (it.P_G - P_flat).abs().sum(1)
         M = E.upsampled_attention(model, batch["peak"])
         for b, sample in enumerate(chunk):
             mask = E.align_mask(E.union_mask(E.load_au_masks(root, sample.sequence_id)), sample.landmarks[-1], S)
@@ -74,6 +82,7 @@ def localisation(model, samples, root: Path) -> list[dict]:
                          # with the tolerance, chance is the area within tol pixels of the mask
                          "pointing_tol": E.pointing_game(M[b], mask, tol), "area_tol": _near(mask, tol),
                          "oracle_pointing": E.pointing_game(_oracle_map(mask, cells), mask),
+                         "flat_M_changed": float(P_flat[b].argmax() != pred[b]), "flat_M_shift": float(shift[b]),
                          "M_min": float(M[b].min()), "M_max": float(M[b].max()),
                          "M_spread": float(M[b].std() / max(M[b].mean(), 1e-12))})
     return rows
@@ -87,25 +96,28 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="AttentionConfig or TrainConfig fields, e.g. normalise=softmax residual=0 lr=0.003")
+                   help="AttentionConfig, SGAERConfig, InputConfig or TrainConfig fields, "
+                        "e.g. normalise=softmax residual=0 face_size=128 lr=0.003")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     base, train = preset("classroom"), train_preset("classroom")
-    attention, sgaer = base.sgaer.attention, base.sgaer
+    attention, sgaer, inputs = base.sgaer.attention, base.sgaer, base.inputs
     for item in args.set:
         key, _, text = item.partition("=")
         if key in {f.name for f in dataclasses.fields(AttentionConfig)}:
             attention = dataclasses.replace(attention, **{key: parse_value(key, text)})
         elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
             sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
+        elif key in {f.name for f in dataclasses.fields(InputConfig)}:
+            inputs = dataclasses.replace(inputs, **{key: parse_value(key, text)})
         else:
             train = dataclasses.replace(train, **{key: parse_value(key, text)})
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
-    base = dataclasses.replace(base, sgaer=dataclasses.replace(sgaer, attention=attention))
+    base = dataclasses.replace(base, sgaer=dataclasses.replace(sgaer, attention=attention), inputs=inputs)
 
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
                                            progress=False)
@@ -121,7 +133,8 @@ def main() -> None:
             folds.append({"accuracy": fold["accuracy"],
                           **{key: float(np.nanmean([r[key] for r in rows]))
                              for key in ("pointing", "mass", "area", "pointing_tol", "area_tol",
-                                         "oracle_pointing", "M_min", "M_max", "M_spread")}})
+                                         "oracle_pointing", "flat_M_changed", "flat_M_shift",
+                                         "M_min", "M_max", "M_spread")}})
 
     def mean(key):
         return round(float(np.mean([f[key] for f in folds])), 4)
@@ -129,9 +142,11 @@ def main() -> None:
     print(json.dumps({
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
         "seed": args.seed, "set": args.set, "attention": dataclasses.asdict(attention),
+        "face_size": inputs.face_size,
         "accuracy_mean": mean("accuracy"), "accuracy_std": round(float(np.std([f["accuracy"] for f in folds])), 4),
         "pointing_game": mean("pointing"), "mass_inside": mean("mass"), "chance": mean("area"),
         "oracle_pointing_game": mean("oracle_pointing"),
+        "flat_M_changed": mean("flat_M_changed"), "flat_M_shift": mean("flat_M_shift"),
         "pointing_game_15px_at_224": mean("pointing_tol"), "chance_15px_at_224": mean("area_tol"),
         "M_min": mean("M_min"), "M_max": mean("M_max"), "M_spread": mean("M_spread"),
         "per_fold": folds, "wall_time_s": round(time.perf_counter() - t0, 1),

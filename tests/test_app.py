@@ -135,6 +135,8 @@ def test_default_page_shows_every_view(env):
     assert list(table["verdict"]) == ["DEAD" if report.regions[r].dead else "alive" for r in table["region"]]
     assert [round(v, 4) for v in table["input drive"]] == [round(report.regions[r].input_drive, 4)
                                                            for r in table["region"]]
+    # what SGAER's decision owes to where M points, as health measures it on the same sequences
+    assert any(f"it moves P_G by {report.sgaer.flat_M_shift:.3f} on average" in m.value for m in at.markdown)
     dead = health.dead_regions(report)
     verdicts = [m.value for m in (*at.warning, *at.success)]
     assert (f"Dead: {', '.join(dead)}" if dead else "Every region passes a signal to its LSTM.") in verdicts

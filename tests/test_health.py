@@ -79,6 +79,31 @@ def test_attention_hidden_units_switched_off_are_reported_dead_and_m_goes_flat()
     assert "dead hidden units 100%" in format_report(health_report(model, peak, regions, labels))
 
 
+def test_flat_m_shift_measures_what_sgaer_decision_owes_to_where_m_points():
+    torch.manual_seed(0)
+    model = STANER(preset("classroom")).eval()
+    peak, regions = model.example_inputs(batch_size=8, generator=torch.Generator().manual_seed(3))
+    labels = torch.arange(8) % 7
+    with torch.no_grad():
+        it = model.sgaer.forward_intermediates(peak)
+        # the counterfactual path at the learned M is SGAER itself
+        assert torch.allclose(model.sgaer.logits_with_map(it.U, it.M), it.logits, atol=1e-5)
+        flat = it.M.mean(dim=(1, 2, 3), keepdim=True).expand_as(it.M)
+        P_flat = torch.softmax(model.sgaer.logits_with_map(it.U, flat), dim=1)
+    expect = float(0.5 * (it.P_G - P_flat).abs().sum(dim=1).mean())
+    alive = health_report(model, peak, regions, labels).sgaer
+    assert alive.flat_M_shift == pytest.approx(expect, rel=1e-4) and alive.flat_M_shift > 0
+    assert "when M is made flat" in format_report(health_report(model, peak, regions, labels))
+    with torch.no_grad():  # hidden units dead: M is already flat, so flattening it changes nothing
+        scores = model.sgaer.attention.scores
+        (scores.norm.bias if isinstance(scores.norm, torch.nn.BatchNorm2d) else scores.conv3x3.bias).fill_(-1e3)
+    assert health_report(model, peak, regions, labels).sgaer.flat_M_shift == pytest.approx(0.0, abs=1e-6)
+    c1 = STANER(ablation_config(preset("classroom"), "C1"))
+    assert health_report(c1, peak, regions, labels).sgaer.flat_M_shift is None
+    with pytest.raises(ValueError, match="no attention module"):
+        c1.sgaer.logits_with_map(it.U, it.M)
+
+
 def test_health_report_numbers_match_a_direct_computation():
     torch.manual_seed(0)
     model = STANER(preset("classroom"))

@@ -68,6 +68,16 @@ class SGAER(nn.Module):
         F = self.attention(U)[1] if self.attention is not None else U
         return self.classifier(self.dropout(self.end_conv(F)))
 
+    def logits_with_map(self, U: Tensor, M: Tensor) -> Tensor:
+        """The class scores SGAER gives front-end features U under an attention map M of your choice
+        (Eq. 2, end convolution, classifier): a counterfactual, e.g. a flat M, or one that points
+        elsewhere. U (B, C, h, w); M shaped as the module's (B, 1, h, w), or (B, C, 1, 1) for the
+        channel reading. -> (B, K)."""
+        if self.attention is None:
+            raise ValueError("this SGAER has no attention module (ablation C1/C4): there is no M to replace")
+        F = Fn.apply_attention(U, M, self.attention.residual)
+        return self.classifier(self.dropout(self.end_conv(F)))
+
     def forward_intermediates(self, peak: Tensor) -> SGAERIntermediates:
         U = self.frontend(peak)  # (B, C, S/8, S/8)
         M, F = self.attention(U) if self.attention is not None else (None, U)  # Eq. 1-2

@@ -20,6 +20,10 @@ drops out of F' (Eq. 11). These numbers make that visible, per branch and per re
 - **attention**: the range and spread of M (Eq. 1), and the fraction of the attention module's
   hidden units (after its ReLU) that are dead. A map near constant is a "flat wash"; with its hidden
   units dead, M is the same for every face and gets no gradient.
+- **what the decision owes to M**: how far P_G moves (total variation, 0 … 1, mean over the batch)
+  when each face's M is replaced by its own mean over positions, i.e. attention amplifies every
+  position equally. About zero = the classifier does not use where M points, so M is no view into
+  the decision, however it looks.
 - **score spread**: how much SGAER's class scores (logits) differ between the faces of the batch
   (std over the batch, averaged over classes). About zero = the branch gives every face the same
   scores, i.e. it sits at one prediction whatever the face (early in training: the uniform one).
@@ -39,6 +43,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from staner_lab import functional as Fn
 from staner_lab.config import REGIONS
 from staner_lab.models.staner import STANER
 
@@ -84,6 +89,7 @@ class SGAERHealth:
     M_max: float | None
     M_spatial_std: float | None  # std of M over positions, averaged over the batch
     attention_dead_fraction: float | None  # hidden units of the spatial attention module that never fire
+    flat_M_shift: float | None  # total variation between P_G and P_G under each face's mean M
     F_G_scale: float
     F_G_dead_fraction: float
     logit_spread: float  # std over the batch of each class score, mean over classes
@@ -169,6 +175,16 @@ def _attention_dead_fraction(attention, U: Tensor) -> float | None:
     return _dead_fraction(hidden.transpose(1, -1))  # units = channels
 
 
+def _flat_attention_shift(sgaer, U: Tensor, M: Tensor | None, P_G: Tensor) -> float | None:
+    """Mean total variation between P_G and P_G when each face's M is flat at its own mean (eval mode)."""
+    if M is None:
+        return None
+    with torch.no_grad():
+        flat = M.detach().mean(dim=tuple(range(1, M.dim())), keepdim=True).expand_as(M)
+        P_flat = Fn.softmax(sgaer.logits_with_map(U.detach(), flat).float())
+    return float(0.5 * (P_G.detach().float() - P_flat).abs().sum(dim=1).mean())
+
+
 def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
     sgaer = None
     if it.sgaer is not None:
@@ -179,6 +195,7 @@ def _report(model: STANER, it, loss: float, batch_size: int) -> HealthReport:
             M_min=None if M is None else float(M.min()), M_max=None if M is None else float(M.max()),
             M_spatial_std=None if M is None else float(M.flatten(1).std(dim=1).mean()),
             attention_dead_fraction=_attention_dead_fraction(s.attention, g.U),
+            flat_M_shift=_flat_attention_shift(s, g.U, M, g.P_G),
             F_G_scale=_std(g.F_G), F_G_dead_fraction=_dead_fraction(g.F_G),
             logit_spread=float(g.logits.detach().float().std(dim=0).mean()) if g.logits.shape[0] > 1 else 0.0,
             grad_norm_frontend=_grad_norm(s.frontend.parameters()),
@@ -224,6 +241,7 @@ def flat_row(report: HealthReport) -> dict[str, float]:
     row["sgaer_M_min"] = s.M_min if s and s.M_min is not None else nan
     row["sgaer_M_max"] = s.M_max if s and s.M_max is not None else nan
     row["sgaer_attention_dead"] = s.attention_dead_fraction if s and s.attention_dead_fraction is not None else nan
+    row["sgaer_flat_M_shift"] = s.flat_M_shift if s and s.flat_M_shift is not None else nan
     row["sgaer_F_G_scale"] = s.F_G_scale if s else nan
     row["sgaer_logit_spread"] = s.logit_spread if s else nan
     row["sgaer_grad"] = (s.grad_norm_frontend or 0.0) if s else nan
@@ -267,7 +285,9 @@ def format_report(report: HealthReport) -> str:
                   "  M: " + ("no attention (C1/C4)" if s.M_min is None else
                              f"range {s.M_min:.2f}-{s.M_max:.2f}, spread over positions {s.M_spatial_std:.3f}"
                              + ("" if s.attention_dead_fraction is None else
-                                f", dead hidden units {s.attention_dead_fraction:.0%}")),
+                                f", dead hidden units {s.attention_dead_fraction:.0%}")
+                             + ("" if s.flat_M_shift is None else
+                                f"; P_G moves {s.flat_M_shift:.3f} when M is made flat")),
                   (f"  F_G: scale {_fmt(s.F_G_scale)}, dead units {s.F_G_dead_fraction:.0%}; "
                    f"class scores' spread over faces {_fmt(s.logit_spread)}"),
                   (f"  gradient norms: front end {_fmt(s.grad_norm_frontend)}, attention "
