@@ -4,7 +4,9 @@ pointing game and mass of M inside the ground-truth AU masks, and the accuracy. 
 The oracle pointing game is the best a map on M's grid can score (each cell's mask fraction).
 "flat_M_changed" and "flat_M_shift" say how much the decision uses where M points: the fraction of
 test faces whose SGAER class changes, and the mean total variation of P_G, when each face's M is
-replaced by its own mean over positions.
+replaced by its own mean over positions. "cell_field_50"/"cell_field_90" are the effective
+receptive field of one cell of M's grid: the fraction of the face that holds 50 % / 90 % of the
+gradient magnitude of that cell of U (mean over five cells and the test faces).
 
 The attention choices of ``AttentionConfig`` (normalise, residual, hidden_channels) and training
 choices (``TrainConfig`` fields) can be set from the command line, so that each experiment in
@@ -58,6 +60,22 @@ def _near(mask: np.ndarray, tol: float) -> float:
     """Fraction of the image within ``tol`` pixels (Euclidean) of the mask."""
     outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return float((outside <= tol).mean())
+
+
+def cell_field(model, peaks: torch.Tensor) -> tuple[float, float]:
+    """Fraction of the face holding 50 % and 90 % of |d U[:, :, i, j] / d face|, mean over five cells."""
+    peaks = peaks.clone().requires_grad_(True)
+    with torch.enable_grad():
+        U = model.sgaer.frontend(peaks)
+        h = U.shape[-1]
+        cells = [(h // 2, h // 2), (h // 4, h // 4), (h // 4, 3 * h // 4), (3 * h // 4, h // 4), (3 * h // 4, 3 * h // 4)]
+        out = []
+        for i, j in cells:
+            (g,) = torch.autograd.grad(U[:, :, i, j].abs().sum(), peaks, retain_graph=True)
+            mass = g.abs().mean(0).flatten().sort(descending=True).values
+            share = mass.cumsum(0) / mass.sum()
+            out.append([float(((share < q).sum() + 1) / mass.numel()) for q in (0.5, 0.9)])
+    return tuple(np.mean(out, axis=0).tolist())
 
 
 def localisation(model, samples, root: Path) -> list[dict]:
@@ -130,7 +148,9 @@ def main() -> None:
             model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
             test = [s for s in samples if s.subject in set(fold["test_subjects"])]
             rows = localisation(model, test, args.data)
-            folds.append({"accuracy": fold["accuracy"],
+            model.eval()
+            field50, field90 = cell_field(model, collate([to_item(s, i) for i, s in enumerate(test[:32])])["peak"])
+            folds.append({"accuracy": fold["accuracy"], "cell_field_50": field50, "cell_field_90": field90,
                           **{key: float(np.nanmean([r[key] for r in rows]))
                              for key in ("pointing", "mass", "area", "pointing_tol", "area_tol",
                                          "oracle_pointing", "flat_M_changed", "flat_M_shift",
@@ -147,6 +167,7 @@ def main() -> None:
         "pointing_game": mean("pointing"), "mass_inside": mean("mass"), "chance": mean("area"),
         "oracle_pointing_game": mean("oracle_pointing"),
         "flat_M_changed": mean("flat_M_changed"), "flat_M_shift": mean("flat_M_shift"),
+        "cell_field_50": mean("cell_field_50"), "cell_field_90": mean("cell_field_90"),
         "pointing_game_15px_at_224": mean("pointing_tol"), "chance_15px_at_224": mean("area_tol"),
         "M_min": mean("M_min"), "M_max": mean("M_max"), "M_spread": mean("M_spread"),
         "per_fold": folds, "wall_time_s": round(time.perf_counter() - t0, 1),
