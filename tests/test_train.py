@@ -278,6 +278,18 @@ def test_cv_over_seeds_layout_resume_and_refusals(tiny, tmp_path, capsys):
     assert "twice" in capsys.readouterr().err
 
 
+def test_face_size_option_reaches_the_trained_model_and_bad_sizes_are_refused(tiny, tmp_path, capsys):
+    from staner_lab.training.checkpoint import load_model
+
+    assert main(["train", *_common(tiny, tmp_path / "run", "--face-size", "96")]) == 0
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert model.config.inputs.face_size == 96
+    peak, _ = model.example_inputs(batch_size=1)
+    assert peak.shape[-1] == 96 and model.sgaer.forward_intermediates(peak).M.shape[-1] == 12
+    assert main(["train", *_common(tiny, tmp_path / "bad", "--face-size", "100")]) == 2
+    assert "--face-size 100: give a multiple of 8" in capsys.readouterr().err
+
+
 def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):
     from staner_lab.training.checkpoint import load_model
 

@@ -66,6 +66,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="batch norm in SGAER's end convolution: after each conv, on the pooled F_G, or none "
                         "(default: the preset's, none). conv/pooled train SGAER faster but its attention map "
                         "no longer shows what it uses (docs/model.md, \"SGAER leaving the uniform prediction\")")
+    g.add_argument("--face-size", type=int, default=None, metavar="PX",
+                   help="side of the peak face I_p in pixels, a multiple of 8 (default: the preset's, classroom "
+                        "64, paper 224). M has one cell per 8 x 8 pixels; on a larger face each cell sees less of it, "
+                        "and M points more often at the action units (docs/model.md, \"Making attention localise\")")
     g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     g.add_argument("--augment", choices=("none", "geometric", "photometric", "both"), default=None,
                    help="augmentation on top of the flip: small shift/scale/rotation, lighting/noise/blur, "
@@ -131,6 +135,11 @@ def _model_config(args, class_names=None, variant="STANER"):
         cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=False))
     if getattr(args, "end_norm", None):
         cfg = dataclasses.replace(cfg, sgaer=dataclasses.replace(cfg.sgaer, end_norm=args.end_norm))
+    if getattr(args, "face_size", None) is not None:
+        if args.face_size < 32 or args.face_size % 8:
+            raise ValueError(f"--face-size {args.face_size}: give a multiple of 8 of at least 32 "
+                             "(the front end halves the face three times; e.g. 64, 96, 128)")
+        cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, face_size=args.face_size))
     return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
 
 
