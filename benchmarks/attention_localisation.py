@@ -30,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from set_values import parse_value
@@ -54,12 +53,6 @@ def _oracle_map(mask: np.ndarray, cells: int) -> np.ndarray:
     """The best a map on M's grid can do: each cell's mask fraction, upsampled as M is (bilinear)."""
     low = torch.nn.functional.adaptive_avg_pool2d(torch.as_tensor(mask, dtype=torch.float32)[None, None], cells)
     return torch.nn.functional.interpolate(low, size=mask.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
-def _near(mask: np.ndarray, tol: float) -> float:
-    """Fraction of the image within ``tol`` pixels (Euclidean) of the mask."""
-    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return float((outside <= tol).mean())
 
 
 def cell_field(model, peaks: torch.Tensor) -> tuple[float, float]:
@@ -98,7 +91,7 @@ def localisation(model, samples, root: Path) -> list[dict]:
             rows.append({"correct": bool(pred[b] == batch["label"][b]), "area": float(mask.mean()),
                          "pointing": E.pointing_game(M[b], mask), "mass": E.mass_inside(M[b], mask),
                          # with the tolerance, chance is the area within tol pixels of the mask
-                         "pointing_tol": E.pointing_game(M[b], mask, tol), "area_tol": _near(mask, tol),
+                         "pointing_tol": E.pointing_game(M[b], mask, tol), "area_tol": E.pointing_chance(mask, tol),
                          "oracle_pointing": E.pointing_game(_oracle_map(mask, cells), mask),
                          "flat_M_changed": float(P_flat[b].argmax() != pred[b]), "flat_M_shift": float(shift[b]),
                          "M_min": float(M[b].min()), "M_max": float(M[b].max()),

@@ -7,7 +7,7 @@ training uses on CUDA) and off. The Table 1 projection times every variant as ST
 expensive (C1-C3 have one branch or no attention), so it is an upper bound.
 
 Usage: python benchmarks/bench_train.py [--preset classroom|paper] [--sequences 327] [--epochs 2]
-       [--seeds 3]
+       [--seeds 3] [--face-size PX]
 """
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ def random_samples(cfg, n: int) -> list[Sample]:
                    subject=f"S{i % 20}", sequence_id=str(i)) for i in range(n)]
 
 
-def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True, augment="preset"):
+def preset_config(name: str, face_size: int | None):
     cfg = model_preset(name)
+    return cfg if face_size is None else dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, face_size=face_size))
+
+
+def epoch_time(name, samples, device, amp, epochs, tmp, channels_last=True, augment="preset", face_size=None):
+    cfg = preset_config(name, face_size)
     tc = dataclasses.replace(train_preset(name), epochs=epochs)
     if augment != "preset":
         tc = dataclasses.replace(tc, augment=tc.augment.with_families(augment))
@@ -70,23 +75,25 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds of the projected Table 1 grid (5 variants x 10 folds)")
     p.add_argument("--augment", choices=["preset", "none", "geometric", "photometric", "both"], default="preset",
                    help="augmentation to time (default: the preset's training default)")
+    p.add_argument("--face-size", type=int, default=None, help="peak-face side in pixels (default: the preset's)")
     args = p.parse_args()
     import tempfile
 
     device = resolve_device(args.device)
-    cfg = model_preset(args.preset)
+    cfg = preset_config(args.preset, args.face_size)
     n_train = round(args.sequences * 0.9)  # one fold of 10-fold CV trains on 9/10
     samples = random_samples(cfg, n_train)
     out = {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            (platform.processor() or "cpu"), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size,
+           "face_size": cfg.inputs.face_size, "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size,
            "augment": args.augment, "results": []}
     cuda = device.type == "cuda"
     for amp, channels_last in ([(False, False), (False, True), (True, False), (True, True)] if cuda
                                else [(False, False)]):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last, args.augment)
+            sec = epoch_time(args.preset, samples, device, amp, args.epochs, tmp, channels_last, args.augment,
+                             args.face_size)
             total = time.perf_counter() - t0
         row = {"amp": amp, "channels_last": channels_last, "epoch_s": round(sec, 3),
                "sequences_per_s": round(n_train / sec, 1)}

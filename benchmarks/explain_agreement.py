@@ -9,6 +9,9 @@ and a trained checkpoint (default: ``data_samples/classroom.pt``):
 - pointing game and mass inside the union of the ground-truth AU masks (aligned into the peak-face
   frame with ``align_mask``) for M itself and for each method, with the chance levels (a uniformly
   random pixel hits with probability = mask area fraction; a uniform map has mass = that fraction);
+- what the decision owes to where M points: the share of SGAER's decisions that change, and its
+  accuracy, when each face's M is replaced by its own mean over positions ("flat") or by 1 - M
+  ("inverted"), the rest of SGAER unchanged (``SGAER.logits_with_map``);
 - the IG completeness error |delta| (probability units) and how many sequences have a gap
   |f(x) - f(x')| below 0.05 (the baseline already scores like the face: IG has little to share);
 - TLER: mean share of each region under region ablation and mean |IG| share per region.
@@ -69,6 +72,7 @@ def main(argv=None) -> dict:
                                            cache_dir=args.cache_dir, on_error="fail", progress=False)
     S = model.config.inputs.face_size
     pool = S // 8  # one cell of M's grid
+    tol = 15 * S / 224  # Zhang et al.'s pointing-game tolerance, 15 px at 224 x 224, at this face size
     seconds = dict.fromkeys([*METHODS, "region_ablation", "region_ig"], 0.0)
 
     rows: list[dict] = []
@@ -80,6 +84,11 @@ def main(argv=None) -> dict:
             pred = E.forward_fn(model, "sgaer")(peak).argmax(1)
         target = labels if args.target == "label" else pred
         M = E.upsampled_attention(model, peak)  # (B, S, S)
+        with torch.no_grad():
+            g = model.sgaer.forward_intermediates(peak)
+            counterfactual = {name: model.sgaer.logits_with_map(g.U, M_c).argmax(1) for name, M_c in
+                              {"flat": g.M.mean(dim=(1, 2, 3), keepdim=True).expand_as(g.M),
+                               "inverted": 1 - g.M}.items()}
         maps = {}
         for method, kw in METHODS.items():
             t = time.perf_counter()
@@ -106,6 +115,9 @@ def main(argv=None) -> dict:
             row = {"sequence": sample.sequence_id, "label": class_names[sample.label],
                    "correct": bool(pred[b] == labels[b]), "mask_area": float(mask.mean()),
                    "pointing_M": E.pointing_game(M[b], mask), "mass_M": E.mass_inside(M[b], mask),
+                   "pointing_M_tol": E.pointing_game(M[b], mask, tol), "area_tol": E.pointing_chance(mask, tol),
+                   **{f"changed_{k}": bool(v[b] != pred[b]) for k, v in counterfactual.items()},
+                   **{f"correct_{k}": bool(v[b] == labels[b]) for k, v in counterfactual.items()},
                    "ig_abs_delta": float(abs(delta[b])), "ig_gap": float(gap[b]),
                    "ablation_share": ablation.share[b].tolist(), "ig_region_share": rig_share[b].tolist()}
             for method, m in maps.items():
@@ -122,8 +134,12 @@ def main(argv=None) -> dict:
         "sgaer_accuracy": _mean([r["correct"] for r in rows]),
         "chance": {"pointing_game": _mean([r["mask_area"] for r in rows]),
                    "mass_inside": _mean([r["mask_area"] for r in rows])},
+        "chance_15px_at_224": _mean([r["area_tol"] for r in rows]),
         "attention_M": {"pointing_game": _mean([r["pointing_M"] for r in rows]),
-                        "mass_inside": _mean([r["mass_M"] for r in rows])},
+                        "pointing_game_15px_at_224": _mean([r["pointing_M_tol"] for r in rows]),
+                        "mass_inside": _mean([r["mass_M"] for r in rows]),
+                        **{f"decisions_changed_{k}": _mean([r[f"changed_{k}"] for r in rows]) for k in ("flat", "inverted")},
+                        **{f"sgaer_accuracy_{k}": _mean([r[f"correct_{k}"] for r in rows]) for k in ("flat", "inverted")}},
         "methods": {m: {"spearman_with_M_mean": _mean([r[f"spearman_{m}"] for r in rows]),
                         "spearman_with_M_pooled_mean": _mean([r[f"spearman_pooled_{m}"] for r in rows]),
                         "pointing_game": _mean([r[f"pointing_{m}"] for r in rows]),

@@ -385,6 +385,12 @@ def test_pointing_game_and_mass_inside_by_hand():
     assert math.isnan(E.mass_inside(-np.ones((4, 4)), mask))
     uniform = np.ones((4, 4))
     assert E.mass_inside(uniform, mask) == pytest.approx(mask.mean())  # chance level
+    # the pointing game's chance: the share of pixels within the tolerance of the mask
+    assert E.pointing_chance(mask) == pytest.approx(4 / 16)
+    assert E.pointing_chance(mask, tolerance=1.0) == pytest.approx(8 / 16)  # + (0..1, 2) and (2, 0..1)
+    assert E.pointing_chance(mask, tolerance=math.sqrt(2)) == pytest.approx(9 / 16)  # + (2, 2)
+    hits = [E.pointing_game(np.eye(16)[k].reshape(4, 4), mask, tolerance=1.0) for k in range(16)]
+    assert np.mean(hits) == pytest.approx(E.pointing_chance(mask, tolerance=1.0))  # every position, once
 
 
 def _landmarks_with_eyes(left, right, radius=3.0):

@@ -153,6 +153,16 @@ def pointing_game(attribution: np.ndarray, mask: np.ndarray, tolerance: float = 
     return bool(np.min((ys - y) ** 2 + (xs - x) ** 2) <= tolerance**2)
 
 
+def pointing_chance(mask: np.ndarray, tolerance: float = 0.0) -> float:
+    """The pointing game's chance level: the share of pixels within ``tolerance`` pixels (Euclidean)
+    of the mask, i.e. how often a uniformly random maximum would be a hit."""
+    m = np.asarray(mask, dtype=bool)
+    if tolerance <= 0:
+        return float(m.mean())
+    outside = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return float((outside <= tolerance).mean())
+
+
 def mass_inside(attribution: np.ndarray, mask: np.ndarray,
                 part: Literal["positive", "absolute"] = "positive") -> float:
     """Fraction of the attribution mass that falls inside the mask.
