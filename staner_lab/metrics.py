@@ -1,4 +1,5 @@
-"""Evaluation metrics: Eq. 16 as multi-class accuracy, the confusion matrix, per-class recall; and the
+"""Evaluation metrics: Eq. 16 as multi-class accuracy, the confusion matrix, per-class recall, how far
+a branch's probabilities can be trusted (``confidence_report``); and the
 statistics that test a claim "variant A beats variant B" on cross-validation folds (paired
 differences, Student's t quantile without scipy, the corrected resampled t interval)."""
 
@@ -10,7 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PairedInterval", "accuracy_from_confusion", "claim_verdict", "confusion_matrix", "mean_std",
+__all__ = ["PairedInterval", "accuracy_from_confusion", "claim_verdict", "confidence_report", "confusion_matrix",
+           "mean_std",
            "paired_differences", "paired_interval", "per_class_recall", "regularized_beta", "t_cdf",
            "t_quantile"]
 
@@ -33,6 +35,26 @@ def per_class_recall(cm: np.ndarray) -> np.ndarray:
     rows = cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(rows > 0, np.diag(cm) / np.maximum(rows, 1), np.nan)
+
+
+def confidence_report(P: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Can these probabilities be averaged with another branch's (Eq. 14)? A branch that is often
+    wrong but sure of itself outvotes a better one; its likelihood shows it, its accuracy does not.
+
+    Args:
+        P: (N, K) probabilities (P_G, P_L or the fused P).
+        labels: (N,) true classes.
+
+    Returns:
+        accuracy; nll, the mean of -ln P(true class) (probabilities clipped at 1e-12); confidence, the
+        mean top probability; confidence_when_wrong, the same over the wrong answers (NaN if none).
+    """
+    P, y = np.asarray(P, dtype=np.float64), np.asarray(labels, dtype=int)
+    top, wrong = P.max(axis=1), P.argmax(axis=1) != y
+    return {"accuracy": float((~wrong).mean()),
+            "nll": float(-np.log(np.clip(P[np.arange(len(y)), y], 1e-12, None)).mean()),
+            "confidence": float(top.mean()),
+            "confidence_when_wrong": float(top[wrong].mean()) if wrong.any() else float("nan")}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from staner_lab.cli import main
 from staner_lab.data.shipped import shipped_data_dir
 from staner_lab.metrics import (
     claim_verdict,
+    confidence_report,
     paired_differences,
     paired_interval,
     regularized_beta,
@@ -193,3 +194,18 @@ def test_ablate_two_seeds_on_shipped_data(tmp_path, capsys):
     assert [float(x) for x in m.groups()[:3]] == pytest.approx([100 * mean, 100 * low, 100 * high], abs=0.006)
     assert (int(m[4]), int(m[5]), m[6]) == (sum(x > 0 for x in d), 4, verdict)
     assert f"| C1 | {100 * np.mean([acc['C1', s, k] for s in (0, 1) for k in (0, 1)]):.2f}% ±" in md
+
+
+def test_confidence_report_by_hand():
+    P = np.array([[0.9, 0.1, 0.0],   # right, sure
+                  [0.2, 0.7, 0.1],   # wrong (true 0), fairly sure
+                  [0.1, 0.1, 0.8]])  # right
+    y = np.array([0, 0, 2])
+    rep = confidence_report(P, y)
+    assert rep["accuracy"] == pytest.approx(2 / 3)
+    assert rep["nll"] == pytest.approx(-(np.log(0.9) + np.log(0.2) + np.log(0.8)) / 3)
+    assert rep["confidence"] == pytest.approx((0.9 + 0.7 + 0.8) / 3)
+    assert rep["confidence_when_wrong"] == pytest.approx(0.7)
+    # a certain wrong answer costs ln(1e12), not infinity; all right: no wrong confidence
+    assert confidence_report(np.array([[0.0, 1.0]]), np.array([0]))["nll"] == pytest.approx(-np.log(1e-12))
+    assert np.isnan(confidence_report(np.eye(2), np.arange(2))["confidence_when_wrong"])

@@ -94,6 +94,8 @@ def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
                  "--cache", str(tiny / "cache"), "--no-progress"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["sequences"] == 12 and np.array(ev["confusion_matrix"]).sum() == 12
+    assert set(ev["branches"]) == {"P_G", "P_L", "P"}
+    assert ev["branches"]["P"]["accuracy"] == pytest.approx(ev["accuracy"])
 
 
 def test_existing_results_are_not_overwritten(tiny, tmp_path, capsys):

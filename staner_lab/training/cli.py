@@ -271,7 +271,12 @@ def _health(args) -> int:
 def _evaluate(args) -> int:
     from staner_lab.data.dataset import StanerDataset, make_loader
     from staner_lab.data.readers import read_dataset
-    from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, per_class_recall
+    from staner_lab.metrics import (
+        accuracy_from_confusion,
+        confidence_report,
+        confusion_matrix,
+        per_class_recall,
+    )
     from staner_lab.training.checkpoint import load_model
     from staner_lab.training.loop import predict
 
@@ -286,7 +291,10 @@ def _evaluate(args) -> int:
     out = {"checkpoint": str(args.checkpoint), "data": str(args.data), "sequences": len(samples),
            "accuracy": accuracy_from_confusion(cm), "class_names": list(class_names),
            "per_class_recall": [None if math.isnan(r) else float(r) for r in per_class_recall(cm)],
-           "confusion_matrix": cm.tolist()}
+           "confusion_matrix": cm.tolist(),
+           # each branch's accuracy, likelihood and confidence (how it weighs in Eq. 14)
+           "branches": {name: confidence_report(P, pred.labels) for name, P in
+                        (("P_G", pred.P_G), ("P_L", pred.P_L), ("P", pred.P)) if P is not None}}
     print(json.dumps(out, indent=1))
     return 0
 
