@@ -188,10 +188,11 @@ class SGAERConfig(_JsonMixin):
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     end_channels: int = 256  # channels of the end convolution that turns F into F_G
     # Normalisation in the end convolution: "conv" = batch norm after each of its convs, "pooled" =
-    # batch norm on the pooled F_G, "none" = none. Either batch norm trains SGAER faster but leaves an
-    # attention map M that no longer agrees with what the classifier uses; the kit's lessons read M,
-    # so "none" is the default (docs/model.md, "SGAER leaving the uniform prediction").
-    end_norm: Literal["none", "conv", "pooled"] = "none"
+    # batch norm on the pooled F_G, "none" = none. "conv" trains SGAER faster and leaves P_G less
+    # over-confident, so the fused P is more accurate; "none" gives an attention map M that points at
+    # the action units more often (the shipped checkpoint uses it). docs/model.md, "SGAER leaving the
+    # uniform prediction" and "Making attention localise".
+    end_norm: Literal["none", "conv", "pooled"] = "conv"
     dropout: float = 0.5
 
     LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"end_norm": "none"}

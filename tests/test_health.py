@@ -34,10 +34,9 @@ from staner_lab.training.loop import fit, lr_at, predict, train_one_epoch
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    model = load_model(shipped_checkpoint())
-    samples, _ = load_shipped_samples(model.config.inputs)
-    return model, samples
+def shipped_samples():
+    """The shipped sequences cut for the classroom preset (the shipped checkpoint uses larger faces)."""
+    return load_shipped_samples(preset("classroom").inputs)[0]
 
 
 def test_a_region_whose_cnn_is_switched_off_is_reported_dead_and_the_others_are_not():
@@ -136,10 +135,10 @@ def test_health_report_leaves_mode_and_gradients_as_it_found_them():
     assert all(torch.equal(p.grad, torch.full_like(p, 0.5)) for p in model.parameters())
 
 
-def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region_cnn(tmp_path, shipped):
+def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region_cnn(tmp_path, shipped_samples):
     # round-1 checkpoints (such as the first shipped classroom.pt) have no input_norm, batch_norm,
     # he_init, forget_bias or short_sequences in their config: they must load as they were trained
-    _, samples = shipped
+    samples = shipped_samples
     base = preset("classroom")
     legacy = dataclasses.replace(
         base, inputs=dataclasses.replace(base.inputs, **InputConfig.LEGACY_DEFAULTS),
@@ -169,11 +168,11 @@ def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region
         assert torch.equal(model(peak, regions).P, old_model(peak, regions).P)
 
 
-def test_the_end_batch_norm_lets_sgaer_leave_the_uniform_prediction_sooner(tmp_path, shipped):
+def test_the_end_batch_norm_lets_sgaer_leave_the_uniform_prediction_sooner(tmp_path, shipped_samples):
     # Without batch norm in SGAER's end convolution its class scores hardly differ between faces for
     # the first epochs and the training loss stays near ln 7 (docs/model.md, "SGAER leaving the uniform
     # prediction"); the same seed and data with it learn faster.
-    _, samples = shipped
+    samples = shipped_samples
     train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=6, seed=0)
     loss = {}
     for norm in ("none", "conv"):
@@ -188,8 +187,8 @@ def test_the_end_batch_norm_lets_sgaer_leave_the_uniform_prediction_sooner(tmp_p
     assert loss["conv"].sum() < loss["none"].sum() - 0.4, loss
 
 
-def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, shipped):
-    _, samples = shipped
+def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, shipped_samples):
+    samples = shipped_samples
     cfg = ablation_config(preset("classroom"), "C2")
     train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=5, seed=0)
     torch.manual_seed(0)
@@ -206,9 +205,9 @@ def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, sh
     assert all(float(rows[-1][f"{r}_drive"]) > 0.1 for r in ("eyes", "nose", "mouth"))
 
 
-def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(tmp_path, shipped):
+def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(tmp_path, shipped_samples):
     # the measurement behind the defaults of CLSTMConfig, at a tiny budget: same data, seed, epochs
-    _, samples = shipped
+    samples = shipped_samples
     train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=5, seed=0)
     drives = {}
     for name, clstm in (("legacy", CLSTMConfig.LEGACY_DEFAULTS), ("new", {})):
@@ -316,10 +315,10 @@ def test_forget_bias_is_set_in_the_f_rows_only():
     assert not torch.all(b[:N] == 1.0) and not torch.all(b[3 * N:] == 1.0)
 
 
-def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tmp_path, shipped):
+def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tmp_path, shipped_samples):
     from staner_lab.training.protocol import run_fold
 
-    _, samples = shipped
+    samples = shipped_samples
     subjects = sorted({s.subject for s in samples})
     test_idx = [i for i, s in enumerate(samples) if s.subject in subjects[:2]]
     train_idx = [i for i, s in enumerate(samples) if s.subject not in subjects[:2]]
@@ -341,8 +340,8 @@ def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tm
     assert pred.accuracy == pytest.approx(res["accuracy"])
 
 
-def test_per_branch_selection_keeps_each_branch_from_its_own_best_epoch(tmp_path, shipped):
-    _, samples = shipped
+def test_per_branch_selection_keeps_each_branch_from_its_own_best_epoch(tmp_path, shipped_samples):
+    samples = shipped_samples
     subjects = sorted({s.subject for s in samples})
     fit_set = StanerDataset([s for s in samples if s.subject not in subjects[:3]], flip=True, seed=0)
     val_set = StanerDataset([s for s in samples if s.subject in subjects[:3]])
@@ -391,11 +390,11 @@ def test_choose_alpha_weighs_confidence_where_accuracy_ties():
     assert fused_nll(P_G, P_L, labels, 0.0) < fused_nll(P_G, P_L, labels, 0.5)
 
 
-def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subjects(tmp_path, shipped):
+def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subjects(tmp_path, shipped_samples):
     from staner_lab.training.fusion import choose_alpha
     from staner_lab.training.protocol import run_fold
 
-    _, samples = shipped
+    samples = shipped_samples
     subjects = sorted({s.subject for s in samples})
     test_idx = [i for i, s in enumerate(samples) if s.subject in subjects[:2]]
     train_idx = [i for i, s in enumerate(samples) if s.subject not in subjects[:2]]
@@ -419,9 +418,9 @@ def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subj
     assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--select-alpha"]) == 2
 
 
-def test_the_score_spread_shows_a_branch_that_gives_every_face_the_same_scores(shipped):
-    _, samples = shipped
+def test_the_score_spread_shows_a_branch_that_gives_every_face_the_same_scores():
     model = load_model(shipped_checkpoint()).eval()
+    samples, _ = load_shipped_samples(model.config.inputs)
     batch = batch_tensors(samples[:16])
     trained = health_report(model, *batch).sgaer.logit_spread
     assert trained > 1.0  # the shipped model tells the faces apart

@@ -64,8 +64,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "warping every frame onto the peak frame's head position (docs/model.md, \"Head motion\")")
     g.add_argument("--end-norm", choices=("none", "conv", "pooled"), default=None,
                    help="batch norm in SGAER's end convolution: after each conv, on the pooled F_G, or none "
-                        "(default: the preset's, none). conv/pooled train SGAER faster but its attention map "
-                        "no longer shows what it uses (docs/model.md, \"SGAER leaving the uniform prediction\")")
+                        "(default: conv, which trains SGAER faster and fuses better; none gives an attention map "
+                        "that points at the action units more often: docs/model.md, \"SGAER leaving the uniform "
+                        "prediction\")")
     g.add_argument("--face-size", type=int, default=None, metavar="PX",
                    help="side of the peak face I_p in pixels, a multiple of 8 (default: the preset's, classroom "
                         "64, paper 224). M has one cell per 8 x 8 pixels; on a larger face each cell sees less of it, "
@@ -293,8 +294,8 @@ def _evaluate(args) -> int:
            "per_class_recall": [None if math.isnan(r) else float(r) for r in per_class_recall(cm)],
            "confusion_matrix": cm.tolist(),
            # each branch's accuracy, likelihood and confidence (how it weighs in Eq. 14)
-           "branches": {name: confidence_report(P, pred.labels) for name, P in
-                        (("P_G", pred.P_G), ("P_L", pred.P_L), ("P", pred.P)) if P is not None}}
+           "branches": {name: {k: None if math.isnan(v) else v for k, v in confidence_report(P, pred.labels).items()}
+                        for name, P in (("P_G", pred.P_G), ("P_L", pred.P_L), ("P", pred.P)) if P is not None}}
     print(json.dumps(out, indent=1))
     return 0
 
