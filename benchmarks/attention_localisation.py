@@ -35,6 +35,7 @@ import torch
 from set_values import parse_value
 
 from staner_lab import explain as E
+from staner_lab import functional as Fn
 from staner_lab.config import (
     AttentionConfig,
     InputConfig,
@@ -82,8 +83,7 @@ def localisation(model, samples, root: Path) -> list[dict]:
         batch = collate([to_item(s, i) for i, s in enumerate(chunk)])
         with torch.no_grad():
             it = model.sgaer.forward_intermediates(batch["peak"])
-            flat = it.M.mean(dim=(1, 2, 3), keepdim=True).expand_as(it.M)
-            P_flat = torch.softmax(model.sgaer.logits_with_map(it.U, flat), dim=1)
+            P_flat = torch.softmax(model.sgaer.logits_with_map(it.U, Fn.flat_attention_map(it.M)), dim=1)
         pred, shift = it.P_G.argmax(1), 0.5 * (it.P_G - P_flat).abs().sum(1)
         M = E.upsampled_attention(model, batch["peak"])
         for b, sample in enumerate(chunk):
@@ -141,7 +141,6 @@ def main() -> None:
             model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
             test = [s for s in samples if s.subject in set(fold["test_subjects"])]
             rows = localisation(model, test, args.data)
-            model.eval()
             field50, field90 = cell_field(model, collate([to_item(s, i) for i, s in enumerate(test[:32])])["peak"])
             folds.append({"accuracy": fold["accuracy"], "cell_field_50": field50, "cell_field_90": field90,
                           **{key: float(np.nanmean([r[key] for r in rows]))

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from staner_lab import explain as E
+from staner_lab import functional as Fn
 from staner_lab.config import REGIONS, PreprocessConfig
 from staner_lab.data.dataset import collate, load_samples, to_item
 from staner_lab.data.shipped import shipped_checkpoint, shipped_data_dir
@@ -81,14 +82,12 @@ def main(argv=None) -> dict:
         batch = collate([to_item(s, i) for i, s in enumerate(chunk)])
         peak, regions, labels = batch["peak"], batch["regions"], batch["label"]
         with torch.no_grad():
-            pred = E.forward_fn(model, "sgaer")(peak).argmax(1)
-        target = labels if args.target == "label" else pred
-        M = E.upsampled_attention(model, peak)  # (B, S, S)
-        with torch.no_grad():
             g = model.sgaer.forward_intermediates(peak)
             counterfactual = {name: model.sgaer.logits_with_map(g.U, M_c).argmax(1) for name, M_c in
-                              {"flat": g.M.mean(dim=(1, 2, 3), keepdim=True).expand_as(g.M),
-                               "inverted": 1 - g.M}.items()}
+                              {"flat": Fn.flat_attention_map(g.M), "inverted": 1 - g.M}.items()}
+        pred = g.P_G.argmax(1)
+        target = labels if args.target == "label" else pred
+        M = E.upsampled_attention(model, peak)  # (B, S, S)
         maps = {}
         for method, kw in METHODS.items():
             t = time.perf_counter()

@@ -26,6 +26,7 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_from_logits",
     "decision",
+    "flat_attention_map",
     "forget_gate",
     "fuse_probabilities",
     "hidden_state",
@@ -66,6 +67,20 @@ def spatial_softmax_map(scores: Tensor) -> Tensor:
     """
     B, _, H, W = scores.shape
     return torch.softmax(scores.reshape(B, 1, H * W).float(), dim=-1).reshape(B, 1, H, W).to(scores.dtype) * (H * W)
+
+
+def flat_attention_map(M: Tensor) -> Tensor:
+    """A counterfactual M with no preference: each example's map replaced by its own mean, so every
+    position (or channel) gets the same weight and Eq. 2 amplifies U by the same total. Comparing
+    SGAER's decision under M and under this map asks what the decision owes to where M points.
+
+    Args:
+        M: (B, 1, H, W) spatial map or (B, C, 1, 1) channel gate.
+
+    Returns:
+        (B, ...) the same shape, constant within each example.
+    """
+    return M.mean(dim=tuple(range(1, M.dim())), keepdim=True).expand_as(M)
 
 
 def apply_attention(U: Tensor, M: Tensor, residual: float = 1.0) -> Tensor:

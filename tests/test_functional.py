@@ -215,3 +215,12 @@ def test_eq15_joint_loss_on_real_model_outputs():
 def test_eq16_accuracy_multiclass_and_binary_form():
     assert Fn.accuracy(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2])).item() == pytest.approx(0.75)
     assert Fn.binary_accuracy(3, 5, 1, 1) == pytest.approx(0.8)
+
+
+def test_flat_attention_map_keeps_each_examples_mean_and_shape():
+    for shape in ((3, 1, 4, 5), (3, 6, 1, 1)):  # spatial map, channel gate
+        M = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+        flat = Fn.flat_attention_map(M)
+        assert flat.shape == M.shape
+        assert torch.allclose(flat.flatten(1).std(dim=1), torch.zeros(3))
+        assert torch.allclose(flat.flatten(1).mean(dim=1), M.flatten(1).mean(dim=1))

@@ -66,6 +66,10 @@ class SGAER(nn.Module):
     def forward(self, peak: Tensor) -> Tensor:
         U = self.frontend(peak)
         F = self.attention(U)[1] if self.attention is not None else U
+        return self._scores(F)
+
+    def _scores(self, F: Tensor) -> Tensor:
+        """End convolution, dropout, classifier: attended features F -> class scores (B, K)."""
         return self.classifier(self.dropout(self.end_conv(F)))
 
     def logits_with_map(self, U: Tensor, M: Tensor) -> Tensor:
@@ -75,8 +79,7 @@ class SGAER(nn.Module):
         channel reading. -> (B, K)."""
         if self.attention is None:
             raise ValueError("this SGAER has no attention module (ablation C1/C4): there is no M to replace")
-        F = Fn.apply_attention(U, M, self.attention.residual)
-        return self.classifier(self.dropout(self.end_conv(F)))
+        return self._scores(Fn.apply_attention(U, M, self.attention.residual))
 
     def forward_intermediates(self, peak: Tensor) -> SGAERIntermediates:
         U = self.frontend(peak)  # (B, C, S/8, S/8)

@@ -180,8 +180,7 @@ def _flat_attention_shift(sgaer, U: Tensor, M: Tensor | None, P_G: Tensor) -> fl
     if M is None:
         return None
     with torch.no_grad():
-        flat = M.detach().mean(dim=tuple(range(1, M.dim())), keepdim=True).expand_as(M)
-        P_flat = Fn.softmax(sgaer.logits_with_map(U.detach(), flat).float())
+        P_flat = Fn.softmax(sgaer.logits_with_map(U.detach(), Fn.flat_attention_map(M.detach())).float())
     return float(0.5 * (P_G.detach().float() - P_flat).abs().sum(dim=1).mean())
 
 
