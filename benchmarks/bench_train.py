@@ -7,7 +7,10 @@ training uses on CUDA) and off. The Table 1 projection times every variant as ST
 expensive (C1-C3 have one branch or no attention), so it is an upper bound.
 
 Usage: python benchmarks/bench_train.py [--preset classroom|paper] [--sequences 327] [--epochs 2]
-       [--seeds 3] [--face-size PX]
+       [--seeds 3] [--face-size PX] [--distinct-frames N]
+
+--distinct-frames 4 times sequences stored as neutral + last three frames (the first held to fill T):
+training runs the region CNN once per distinct frame (docs/model.md, "Short sequences").
 """
 
 from __future__ import annotations
@@ -32,11 +35,15 @@ from staner_lab.training import loop
 from staner_lab.training.loop import fit
 
 
-def random_samples(cfg, n: int) -> list[Sample]:
+def random_samples(cfg, n: int, distinct_frames: int | None = None) -> list[Sample]:
+    """``distinct_frames`` n < T: the first frame held for T - n + 1 steps, as a short sequence is
+    stored (InputConfig.short_sequences="hold_first"); None: T distinct frames."""
     rng = np.random.default_rng(0)
     inp = cfg.inputs
+    n_distinct = inp.frames if distinct_frames is None else min(distinct_frames, inp.frames)
+    held = [0] * (inp.frames - n_distinct) + list(range(n_distinct))
     return [Sample(peak=rng.random((inp.face_size, inp.face_size), dtype=np.float32),
-                   regions={r: rng.random((inp.frames, *hw), dtype=np.float32) for r, hw in inp.region_sizes.items()},
+                   regions={r: rng.random((n_distinct, *hw), dtype=np.float32)[held] for r, hw in inp.region_sizes.items()},
                    landmarks=np.zeros((inp.frames, 68, 2), np.float32), label=i % cfg.num_classes,
                    subject=f"S{i % 20}", sequence_id=str(i)) for i in range(n)]
 
@@ -76,17 +83,19 @@ def main() -> None:
     p.add_argument("--augment", choices=["preset", "none", "geometric", "photometric", "both"], default="preset",
                    help="augmentation to time (default: the preset's training default)")
     p.add_argument("--face-size", type=int, default=None, help="peak-face side in pixels (default: the preset's)")
+    p.add_argument("--distinct-frames", type=int, default=None,
+                   help="distinct frames per sequence, the first held to fill T (default: T, all distinct)")
     args = p.parse_args()
     import tempfile
 
     device = resolve_device(args.device)
     cfg = preset_config(args.preset, args.face_size)
     n_train = round(args.sequences * 0.9)  # one fold of 10-fold CV trains on 9/10
-    samples = random_samples(cfg, n_train)
+    samples = random_samples(cfg, n_train, args.distinct_frames)
     out = {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            (platform.processor() or "cpu"), "threads": torch.get_num_threads(), "torch": torch.__version__,
            "face_size": cfg.inputs.face_size, "train_sequences_per_epoch": n_train, "batch_size": train_preset(args.preset).batch_size,
-           "augment": args.augment, "results": []}
+           "augment": args.augment, "distinct_frames": args.distinct_frames or cfg.inputs.frames, "results": []}
     cuda = device.type == "cuda"
     for amp, channels_last in ([(False, False), (False, True), (True, False), (True, True)] if cuda
                                else [(False, False)]):

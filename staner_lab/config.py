@@ -223,9 +223,14 @@ class CLSTMConfig(_JsonMixin):
     # Initial forget-gate bias (b_f of Eq. 5): 1.0 keeps c_{t-1} at the start of training so
     # gradients reach early frames (Jozefowicz et al. 2015); 0.0 = PyTorch's default.
     forget_bias: float = 1.0
+    # A second input channel for the CNN: each (normalised) frame minus the sequence's first frame,
+    # so the change since the start of the sequence, what TLER exists for, is an input rather than
+    # something the CNN and the LSTM must learn to compute from absolute appearance. A stream uses
+    # its first frame. False = the paper's CNN on the frame alone. docs/model.md, "Motion as an input".
+    difference_input: bool = True
 
     LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {
-        "input_norm": "none", "batch_norm": False, "he_init": False, "forget_bias": 0.0}
+        "input_norm": "none", "batch_norm": False, "he_init": False, "forget_bias": 0.0, "difference_input": False}
 
 
 @dataclass(frozen=True)

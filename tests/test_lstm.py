@@ -83,3 +83,42 @@ def test_exposed_gates_match_gates_recomputed_from_x_h_and_the_weights():
         assert (i - f).abs().max() > 1e-3 and (o - f).abs().max() > 1e-3 and (i - o).abs().max() > 1e-3
         h_prev, c_prev = h, c
     assert h_prev.abs().max() > 1e-3  # the recurrent term R h_{t-1} was exercised
+
+
+def test_difference_input_reads_each_frame_against_the_first():
+    """CLSTMConfig.difference_input: a second CNN channel holds frame t minus frame 0 (both normalised).
+    Frame 0 then shapes the features of every later frame; without the option it shapes only its own."""
+    torch.manual_seed(0)
+    seq = torch.rand(2, 5, 1, 12, 20, dtype=torch.double)
+    other_first = seq.clone()
+    other_first[:, 0] = torch.rand(2, 1, 12, 20, dtype=torch.double)
+    for difference in (False, True):
+        block = CLSTM(CLSTMConfig(cnn_channels=(4, 8), hidden_size=16, difference_input=difference), (12, 20))
+        block = block.double().eval()
+        assert block.cnn.layers[0].in_channels == (2 if difference else 1)
+        x, moved = block.frame_features(seq), block.frame_features(other_first)
+        later_changed = (x[:, 1:] - moved[:, 1:]).abs().max().item()
+        assert (later_changed > 1e-3) if difference else (later_changed == 0), (difference, later_changed)
+        # the default reference is the sequence's first frame; a stream passes it explicitly
+        torch.testing.assert_close(block.frame_features(seq[:, 3:], seq[:, 0]), x[:, 3:], rtol=0, atol=1e-12)
+
+
+def test_training_runs_the_cnn_once_per_distinct_frame():
+    """A short sequence's held first frame (InputConfig.short_sequences) goes through the region CNN once
+    in training; its features are repeated, and batch norm sees each distinct frame once. In eval every
+    frame runs, so inference and attributions are per frame."""
+    torch.manual_seed(0)
+    block = CLSTM(CLSTMConfig(cnn_channels=(4, 8), hidden_size=16, difference_input=False), (12, 20)).double()
+    held = torch.rand(4, 1, 12, 20, dtype=torch.double)[[0, 0, 0, 1, 2, 3]]  # [0,0,0,1,2,3]: hold_first
+    seq = torch.stack([held, torch.rand(6, 1, 12, 20, dtype=torch.double)])  # the second has no repeats
+    seen = []
+    block.cnn.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    x = block.train().frame_features(seq)
+    assert seen == [4 + 6]
+    distinct = torch.cat([held[2:], seq[1]])
+    block.cnn.train()
+    torch.testing.assert_close(x, block.cnn(distinct)[[0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]].reshape(2, 6, -1))
+    x.sum().backward()  # the gradient reaches the CNN through the repeated rows
+    assert block.cnn.layers[0].weight.grad.abs().sum() > 0
+    block.eval().frame_features(seq)
+    assert seen[-1] == 12

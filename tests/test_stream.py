@@ -81,10 +81,13 @@ def stabilised_model() -> STANER:
     return _model(stabilise=True)
 
 
-def _model(stabilise: bool) -> STANER:
+def _model(stabilise: bool, difference_input: bool = False) -> STANER:
     torch.manual_seed(0)
     cfg = preset("classroom")
-    m = STANER(dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=stabilise))).eval()
+    clstm = dataclasses.replace(cfg.tler.clstm, difference_input=difference_input)
+    cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=stabilise),
+                              tler=dataclasses.replace(cfg.tler, clstm=clstm))
+    m = STANER(cfg).eval()
     with torch.no_grad():
         m.sgaer.classifier.weight.mul_(8)
         m.tler.classifier.weight.mul_(30)
@@ -379,3 +382,25 @@ def test_stabilised_stream_equals_batch_on_frames_warped_onto_the_first(model, s
     # the head moves about 16 px over the clip: stabilising changes what TLER reads
     assert np.abs(results[-1].P_L - plain[-1].P_L).max() > 1e-3
     np.testing.assert_array_equal(results[0].P_L, plain[0].P_L)  # frame 0 is its own reference
+
+
+def test_stream_with_difference_input_measures_change_from_its_first_frame(model, frames):
+    """CLSTMConfig.difference_input: the stream keeps each region's crop of frame 0 (cut with the boxes
+    in use) as the reference of every later frame, so P_L at every t equals TLER on frames 0..t."""
+    diff_model = _model(stabilise=False, difference_input=True)
+    box_frames = 4
+    results = run(StreamingRecognizer(diff_model, box_frames=box_frames, reset_after=None), frames)
+    plain = run(StreamingRecognizer(model, box_frames=box_frames, reset_after=None), frames)
+    g = gray(frames)
+    for t, r in enumerate(results):
+        np.testing.assert_allclose(r.P_L, batch_P_L(diff_model, g[: t + 1], r.region_boxes), atol=TOL, rtol=0)
+    # the reference is frame 0, not the frame before: with frame t-1 as reference the last P_L differs
+    boxes = results[-1].region_boxes
+    crops = crop_regions(g, boxes, diff_model.config.inputs.region_sizes)
+    with torch.no_grad():
+        prev = {r: torch.from_numpy(crops[r][-2:])[None, :, None] for r in REGIONS}
+        x = {r: diff_model.tler.clstm[r].frame_features(prev[r]) for r in REGIONS}
+        first = {r: diff_model.tler.clstm[r].frame_features(prev[r], torch.from_numpy(crops[r][:1])[:, None])
+                 for r in REGIONS}
+    assert all((x[r][0, 1] - first[r][0, 1]).abs().max() > 1e-3 for r in REGIONS)
+    assert np.abs(results[-1].P_L - plain[-1].P_L).max() > 1e-3  # a different model: a real check

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from staner_lab.cli import main
-from staner_lab.config import CK_PLUS_CLASSES, TrainConfig, preset
+from staner_lab.config import CK_PLUS_CLASSES, REGIONS, TrainConfig, preset
 from staner_lab.data.dataset import StanerDataset
 from staner_lab.data.readers import read_ckplus
 from staner_lab.data.records import Sample
@@ -291,6 +291,17 @@ def test_face_size_option_reaches_the_trained_model_and_bad_sizes_are_refused(ti
     assert peak.shape[-1] == 96 and model.sgaer.forward_intermediates(peak).M.shape[-1] == 12
     assert main(["train", *_common(tiny, tmp_path / "bad", "--face-size", "100")]) == 2
     assert "--face-size 100: give a multiple of 8" in capsys.readouterr().err
+
+
+def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_path):
+    from staner_lab.training.checkpoint import load_model
+
+    assert preset("classroom").tler.clstm.difference_input and preset("paper").tler.clstm.difference_input
+    assert main(["train", *_common(tiny, tmp_path / "run", "--no-difference-input")]) == 0
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert not any(model.tler.clstm[r].config.difference_input for r in REGIONS)
+    assert all(model.tler.clstm[r].cnn.layers[0].in_channels == 1 for r in REGIONS)
+    assert not load_model(shipped_checkpoint()).config.tler.clstm.difference_input  # written before the option
 
 
 def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):

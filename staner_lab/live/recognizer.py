@@ -323,6 +323,7 @@ class StreamingRecognizer:
         self._boxes: dict[str, Box] | None = None
         self._warm_frames: list[np.ndarray] = []
         self._warm_marks: list[np.ndarray] = []
+        self._reference: dict[str, Tensor] = {}  # difference_input: each region's crop of frame 0
         self._reference_marks: np.ndarray | None = None  # stabilise: the first frame's landmarks
         self._first_centred: np.ndarray | None = None
         self._best_disp = -math.inf
@@ -360,7 +361,9 @@ class StreamingRecognizer:
         for r in REGIONS:
             clstm = tler.clstm[r]
             x = torch.from_numpy(crops[r]).to(self._device, self._dtype)[None, :, None]  # (1, n, 1, h, w)
-            feats = clstm.frame_features(x)  # (1, n, D)
+            if t < self.box_frames:  # frame 0 cut with the boxes in use: the reference of difference_input
+                self._reference[r] = x[:, 0]
+            feats = clstm.frame_features(x, self._reference[r])  # (1, n, D)
             state = self._state.get(r)
             hs = []
             for j in range(feats.shape[1]):

@@ -26,16 +26,19 @@ LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
 
 class RegionCNN(nn.Module):
     """Shallow per-frame features: (3x3 conv -> [batch norm] -> ReLU -> 2x2 max-pool) per entry of
-    ``channels``, after an input normalisation (see ``CLSTMConfig.input_norm``).
+    ``channels``, after an input normalisation (see ``CLSTMConfig.input_norm``). With
+    ``difference_input`` a second channel holds the normalised frame minus the normalised reference
+    frame (the sequence's first).
 
-    Shapes: (B, 1, h, w) -> (B, D) with D = channels[-1] * (h / 2^n) * (w / 2^n).
+    Shapes: (B, 1, h, w) [and a reference (B, 1, h, w)] -> (B, D) with
+    D = channels[-1] * (h / 2^n) * (w / 2^n).
     """
 
     def __init__(self, channels: tuple[int, ...], size: tuple[int, int], input_norm: str = "none",
-                 batch_norm: bool = False, he_init: bool = False) -> None:
+                 batch_norm: bool = False, he_init: bool = False, difference_input: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        in_ch = 1
+        in_ch = 2 if difference_input else 1
         h, w = size
         for c in channels:
             layers.append(nn.Conv2d(in_ch, c, kernel_size=3, padding=1))
@@ -46,6 +49,7 @@ class RegionCNN(nn.Module):
         if h < 1 or w < 1:
             raise ValueError(f"region size {size} is too small for {len(channels)} pooling stages")
         self.input_norm = input_norm
+        self.difference_input = difference_input
         self.layers = nn.Sequential(*layers)
         self.out_shape = (in_ch, h, w)
         self.out_dim = in_ch * h * w
@@ -65,8 +69,13 @@ class RegionCNN(nn.Module):
             return (x - GRAY_MEAN) / GRAY_STD
         return x
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(self.normalise(x)).flatten(1)  # (B, D)
+    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        z = self.normalise(x)
+        if self.difference_input:
+            if reference is None:
+                raise ValueError("this region CNN reads the change since a reference frame: pass reference")
+            z = torch.cat([z, z - self.normalise(reference)], dim=1)
+        return self.layers(z).flatten(1)  # (B, D)
 
 
 class CLSTM(nn.Module):
@@ -76,7 +85,8 @@ class CLSTM(nn.Module):
         super().__init__()
         self.config = config
         self.size = tuple(size)
-        self.cnn = RegionCNN(config.cnn_channels, self.size, config.input_norm, config.batch_norm, config.he_init)
+        self.cnn = RegionCNN(config.cnn_channels, self.size, config.input_norm, config.batch_norm, config.he_init,
+                             config.difference_input)
         self.lstm = nn.LSTM(self.cnn.out_dim, config.hidden_size, batch_first=True)
         if config.forget_bias:
             N = config.hidden_size
@@ -88,11 +98,29 @@ class CLSTM(nn.Module):
     def hidden_size(self) -> int:
         return self.config.hidden_size
 
-    def frame_features(self, seq: Tensor) -> Tensor:
-        """(B, T, 1, h, w) -> x (B, T, D): the CNN on every frame."""
+    def frame_features(self, seq: Tensor, reference: Tensor | None = None) -> Tensor:
+        """(B, T, 1, h, w) -> x (B, T, D): the CNN on every frame.
+
+        ``reference`` (B, 1, h, w): the frame the change is measured from with
+        ``difference_input`` (default: the sequence's first, ``seq[:, 0]``; a stream passes its own).
+
+        In training, a frame equal to the one before it in its sequence (the held first frame of a
+        short sequence, InputConfig.short_sequences) goes through the CNN once and its features are
+        repeated: half the CNN's work for 4 frames in T = 8, and batch norm counts each distinct
+        frame once instead of the held one T - n + 1 times. Outside training every frame runs.
+        """
         B, T = seq.shape[:2]
-        x = self.cnn(seq.reshape(B * T, *seq.shape[2:]))  # (B*T, D)
-        return x.reshape(B, T, -1)  # (B, T, D)
+        ref = None
+        if self.config.difference_input:
+            ref = (seq[:, 0] if reference is None else reference)[:, None].expand(B, T, *seq.shape[2:])
+        if self.training and T > 1:
+            distinct = torch.ones(B, T, dtype=torch.bool, device=seq.device)
+            distinct[:, 1:] = (seq[:, 1:] != seq[:, :-1]).flatten(2).any(dim=2)
+            which = torch.cumsum(distinct.reshape(-1), 0) - 1  # row of each frame's features
+            x = self.cnn(seq[distinct], None if ref is None else ref[distinct])
+            return x[which].reshape(B, T, -1)
+        frames = seq.reshape(B * T, *seq.shape[2:])
+        return self.cnn(frames, None if ref is None else ref.reshape(B * T, *seq.shape[2:])).reshape(B, T, -1)
 
     def lstm_weights(self) -> tuple[Tensor, Tensor, Tensor]:
         """(W (4N, D), R (4N, N), b (4N,)) in nn.LSTM's [i; f; g; o] row order."""

@@ -67,6 +67,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "(default: conv, which trains SGAER faster and fuses better; none gives an attention map "
                         "that points at the action units more often: docs/model.md, \"SGAER leaving the uniform "
                         "prediction\")")
+    g.add_argument("--no-difference-input", action="store_true",
+                   help="the paper's region CNN on each frame alone, without the default second channel that "
+                        "holds the frame minus the sequence's first frame (docs/model.md, \"Motion as an input\")")
     g.add_argument("--face-size", type=int, default=None, metavar="PX",
                    help="side of the peak face I_p in pixels, a multiple of 8 (default: the preset's, classroom "
                         "64, paper 224). M has one cell per 8 x 8 pixels; on a larger face each cell sees less of it, "
@@ -136,6 +139,9 @@ def _model_config(args, class_names=None, variant="STANER"):
         cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=False))
     if getattr(args, "end_norm", None):
         cfg = dataclasses.replace(cfg, sgaer=dataclasses.replace(cfg.sgaer, end_norm=args.end_norm))
+    if getattr(args, "no_difference_input", False):
+        clstm = dataclasses.replace(cfg.tler.clstm, difference_input=False)
+        cfg = dataclasses.replace(cfg, tler=dataclasses.replace(cfg.tler, clstm=clstm))
     if getattr(args, "face_size", None) is not None:
         if args.face_size < 32 or args.face_size % 8:
             raise ValueError(f"--face-size {args.face_size}: give a multiple of 8 of at least 32 "
