@@ -30,7 +30,7 @@ class RegionCNN(nn.Module):
     ``difference_input`` a second channel holds the normalised frame minus the normalised reference
     frame (the sequence's first).
 
-    Shapes: (B, 1, h, w) [and a reference (B, 1, h, w)] -> (B, D) with
+    Shapes: (B, 1, h, w) [and a normalised reference (B, 1, h, w)] -> (B, D) with
     D = channels[-1] * (h / 2^n) * (w / 2^n).
     """
 
@@ -69,12 +69,13 @@ class RegionCNN(nn.Module):
             return (x - GRAY_MEAN) / GRAY_STD
         return x
 
-    def forward(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, reference_z: Tensor | None = None) -> Tensor:
+        """``reference_z``: the reference frame of each row, already normalised (with ``difference_input``)."""
         z = self.normalise(x)
         if self.difference_input:
-            if reference is None:
-                raise ValueError("this region CNN reads the change since a reference frame: pass reference")
-            z = torch.cat([z, z - self.normalise(reference)], dim=1)
+            if reference_z is None:
+                raise ValueError("this region CNN reads the change since a reference frame: pass reference_z")
+            z = torch.cat([z, z - reference_z], dim=1)
         return self.layers(z).flatten(1)  # (B, D)
 
 
@@ -111,8 +112,9 @@ class CLSTM(nn.Module):
         """
         B, T = seq.shape[:2]
         ref = None
-        if self.config.difference_input:
-            ref = (seq[:, 0] if reference is None else reference)[:, None].expand(B, T, *seq.shape[2:])
+        if self.config.difference_input:  # normalised once per sequence, not once per frame
+            ref = self.cnn.normalise(seq[:, 0] if reference is None else reference)
+            ref = ref[:, None].expand(B, T, *seq.shape[2:])
         if self.training and T > 1:
             distinct = torch.ones(B, T, dtype=torch.bool, device=seq.device)
             distinct[:, 1:] = (seq[:, 1:] != seq[:, :-1]).flatten(2).any(dim=2)
