@@ -161,6 +161,7 @@ def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region
     model = load_model(tmp_path / "round1.pt")
     clstm = model.config.tler.clstm
     assert (clstm.input_norm, clstm.batch_norm, clstm.he_init, clstm.forget_bias) == ("none", False, False, 0.0)
+    assert clstm.difference_input is False and model.tler.clstm["nose"].cnn.layers[0].in_channels == 1
     assert model.config.inputs.short_sequences == "stretch"
     assert model.config.sgaer.end_norm == "none"
     peak, regions, _ = batch_tensors(samples[:8])
