@@ -269,6 +269,11 @@ class StanerConfig(_JsonMixin):
         missing = set(REGIONS) - set(self.inputs.region_sizes)
         if missing:
             raise ValueError(f"inputs.region_sizes lacks region(s) {sorted(missing)}")
+        S = self.inputs.face_size
+        if self.sgaer is not None and (S < 32 or S % 8):
+            # 8 px is one cell of M: a multiple keeps every cell on whole pixels of the face
+            raise ValueError(f"inputs.face_size {S}: SGAER's front end halves the face three times; give a "
+                             "multiple of 8 of at least 32 (e.g. 64, 96, 128)")
 
 
 @dataclass(frozen=True)

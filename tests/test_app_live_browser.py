@@ -140,7 +140,14 @@ def test_live_view_streams_records_and_stops(server, tmp_path):  # noqa: F811 (t
             rates = RATES.search(page.get_by_text("Displayed").inner_text())
             assert rates is not None
             page.screenshot(path=str(tmp_path / "live.png"))
-            saved_text = page.get_by_text(re.compile(r"^Saved \d+ frames to")).inner_text(timeout=60_000)
+            outcome = page.get_by_text(re.compile(r"^(Saved \d+ frames to|Recording not saved)"))
+            try:
+                saved_text = outcome.inner_text(timeout=60_000)
+            except Exception as exc:  # say what the page showed, not only that it timed out
+                page.screenshot(path=str(tmp_path / "live-timeout.png"))
+                raise AssertionError(f"no save message 60 s after Record was switched off; Record is "
+                                     f"{'on' if page.get_by_label('Record', exact=True).is_checked() else 'off'}; the page: "
+                                     f"{page.locator('body').inner_text()[-1500:]}") from exc
             saved = SAVED.search(saved_text)
             assert saved is not None, saved_text
             before = int(DECISION.match(heading.inner_text()).group(1))

@@ -35,3 +35,21 @@ def test_bad_configs_name_the_field():
         preset("huge")
     with pytest.raises(ValueError, match="unknown variant"):
         ablation_config(preset("classroom"), "C9")
+
+
+@pytest.mark.parametrize("face_size", [8, 24, 100])
+def test_a_face_size_the_front_end_cannot_halve_three_times_is_refused_where_the_config_is_built(face_size):
+    from staner_lab.models.staner import STANER
+
+    classroom = preset("classroom")
+    inputs = dataclasses.replace(classroom.inputs, face_size=face_size)
+    with pytest.raises(ValueError, match=rf"inputs.face_size {face_size}: .* multiple of 8 of at least 32"):
+        dataclasses.replace(classroom, inputs=inputs)
+    d = classroom.to_dict()
+    d["inputs"]["face_size"] = face_size
+    with pytest.raises(ValueError, match=rf"inputs.face_size {face_size}"):  # a config read from JSON too
+        StanerConfig.from_dict(d)
+    # TLER alone (C2) never sees the face: any size goes; 96 is fine for SGAER and its M has 12 x 12 cells
+    assert dataclasses.replace(ablation_config(classroom, "C2"), inputs=inputs).inputs.face_size == face_size
+    model = STANER(dataclasses.replace(classroom, inputs=dataclasses.replace(classroom.inputs, face_size=96)))
+    assert model.sgaer.forward_intermediates(model.example_inputs(batch_size=1)[0]).M.shape[-2:] == (12, 12)

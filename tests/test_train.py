@@ -290,7 +290,8 @@ def test_face_size_option_reaches_the_trained_model_and_bad_sizes_are_refused(ti
     peak, _ = model.example_inputs(batch_size=1)
     assert peak.shape[-1] == 96 and model.sgaer.forward_intermediates(peak).M.shape[-1] == 12
     assert main(["train", *_common(tiny, tmp_path / "bad", "--face-size", "100")]) == 2
-    assert "--face-size 100: give a multiple of 8" in capsys.readouterr().err
+    assert "--face-size 100: inputs.face_size 100: SGAER's front end halves the face three times; give a multiple " \
+           "of 8" in capsys.readouterr().err
 
 
 def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_path):

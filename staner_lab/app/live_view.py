@@ -53,10 +53,6 @@ def live_view(model) -> None:
               help=f"save the frames the model sees (at most {MAX_FRAMES}) as a sequence folder on this machine "
                    "when you switch this off; recording starts a new sequence")
     c4.button("Reset", key="live_reset", on_click=_reset, help="start a new sequence: LSTM state, boxes and peak")
-    saved = st.session_state.get("live_saved")
-    message = st.container()  # always there: an element appearing above the video would remount it (and stop it)
-    if saved is not None:
-        (message.success if saved[0] == "ok" else message.error)(saved[1])
     video, status = st.columns([3, 2])
     with video:
         ctx = webrtc_streamer(
@@ -96,7 +92,15 @@ def _record_changed(class_names: tuple[str, ...]) -> None:
 
 
 def live_status() -> None:
-    """Decision, rates, gate traces and peak face of this session's stream (a fragment, rerun every second)."""
+    """The last recording's outcome, then the decision, rates, gate traces and peak face of this session's stream
+    (a fragment, rerun every second while the stream plays)."""
+    # Here, not above the video: an element appearing there would remount the video (and stop it). And a
+    # fragment: while the stream plays, the fragment's rerun every second draws it even when the full rerun
+    # after switching Record off did not reach the page (on a loaded machine, in CI and once here in 5 runs,
+    # the folder was written and the message never appeared).
+    saved = st.session_state.get("live_saved")
+    if saved is not None:
+        (st.success if saved[0] == "ok" else st.error)(saved[1])
     proc: LiveProcessor | None = st.session_state.get(PROC)
     if proc is None:
         st.info("Press Start to stream your camera.")

@@ -143,10 +143,10 @@ def _model_config(args, class_names=None, variant="STANER"):
         clstm = dataclasses.replace(cfg.tler.clstm, difference_input=False)
         cfg = dataclasses.replace(cfg, tler=dataclasses.replace(cfg.tler, clstm=clstm))
     if getattr(args, "face_size", None) is not None:
-        if args.face_size < 32 or args.face_size % 8:
-            raise ValueError(f"--face-size {args.face_size}: give a multiple of 8 of at least 32 "
-                             "(the front end halves the face three times; e.g. 64, 96, 128)")
-        cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, face_size=args.face_size))
+        try:
+            cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, face_size=args.face_size))
+        except ValueError as exc:
+            raise ValueError(f"--face-size {args.face_size}: {exc}") from None
     return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
 
 
