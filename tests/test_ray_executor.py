@@ -8,20 +8,16 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 import ray
-import torch
+from grid_helpers import CLASSES, files_of, same_weights, tiny_samples, tiny_train_cfg, without_timing
 
 from staner_lab.cli import main
-from staner_lab.config import TrainConfig, preset
-from staner_lab.data.records import Sample
+from staner_lab.config import preset
 from staner_lab.data.synthetic import generate_dataset, write_ckplus
 from staner_lab.training.checkpoint import load_checkpoint
 from staner_lab.training.executors import RayExecutor, start_local_ray
 from staner_lab.training.protocol import ablate, cross_validate
-
-CLASSES = ("anger", "happy", "surprise")
 
 
 @pytest.fixture(scope="module")
@@ -32,61 +28,35 @@ def local_ray():
     ray.shutdown()
 
 
-def _samples(n_subjects=4):
-    rng = np.random.default_rng(0)
-    inp = preset("classroom").inputs
-    return [Sample(peak=rng.random((inp.face_size, inp.face_size), dtype=np.float32),
-                   regions={r: rng.random((inp.frames, *hw), dtype=np.float32) for r, hw in inp.region_sizes.items()},
-                   landmarks=np.zeros((inp.frames, 68, 2), np.float32), label=label, subject=f"S{s}",
-                   sequence_id=f"S{s}/{label}") for s in range(n_subjects) for label in range(3)]
-
-
-def _train_cfg(epochs):
-    return TrainConfig(epochs=epochs, batch_size=4, lr=1e-3, lr_drop_epoch=max(1, epochs - 1), lr_after=1e-4)
-
-
-def _files(run):
-    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
-
-
-def _same_weights(a, b):
-    wa, wb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
-    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-
-
-def _without_timing(res):
-    return {k: v for k, v in res.items() if k not in ("wall_time_s", "executor")}
-
-
 def test_ray_grid_writes_the_local_executors_files(local_ray, one_thread, tmp_path):
     """ablate over 2 variants x 2 seeds x 2 folds: 8 Ray tasks; same files, tables, intervals, weights."""
-    samples, cfg = _samples(), preset("classroom", class_names=CLASSES)
+    samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
     kw = {"variants": ["C1", "C3"], "progress": False, "seeds": [0, 1], "data": "tiny"}
     local, remote = tmp_path / "local", tmp_path / "ray"
-    ablate(samples, CLASSES, cfg, _train_cfg(1), 2, local, **kw)
-    ablate(samples, CLASSES, cfg, _train_cfg(1), 2, remote, executor=RayExecutor(cpus_per_run=1), **kw)
-    assert _files(local) == _files(remote)
+    ablate(samples, CLASSES, cfg, tiny_train_cfg(1), 2, local, **kw)
+    ablate(samples, CLASSES, cfg, tiny_train_cfg(1), 2, remote, executor=RayExecutor(cpus_per_run=1), **kw)
+    assert files_of(local) == files_of(remote)
     assert (local / "table1.md").read_text() == (remote / "table1.md").read_text()
     assert (local / "table1.csv").read_text() == (remote / "table1.csv").read_text()  # accuracies and intervals
     for variant in ("C1", "C3"):
         for sub in ("", "seed_0", "seed_1"):
             a, b = (json.loads((run / variant / sub / "results.json").read_text()) for run in (local, remote))
             assert b["executor"] == "ray" and a["executor"] == "local"
-            assert _without_timing(a) == _without_timing(b)  # folds, accuracies, confusion, per seed, config
+            assert without_timing(a) == without_timing(b)  # folds, accuracies, confusion, per seed, config
         for seed in (0, 1):
             for fold in (0, 1):
                 d = f"{variant}/seed_{seed}/fold_{fold}"
-                assert _same_weights(local / d / "last.pt", remote / d / "last.pt"), d
+                assert same_weights(local / d / "last.pt", remote / d / "last.pt"), d
                 assert (local / d / "predictions.csv").read_text() == (remote / d / "predictions.csv").read_text()
                 pids = {a["pid"] for a in json.loads((remote / d / "attempts.json").read_text())}
                 assert os.getpid() not in pids  # the run happened in a Ray worker
 
 
 def test_killed_worker_is_retried_and_resumes_to_the_same_weights(local_ray, one_thread, tmp_path):
-    samples, cfg = _samples(), preset("classroom", class_names=CLASSES)
+    samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
     epochs = 4
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    cross_validate(samples, CLASSES, cfg, _train_cfg(epochs), 2, straight, progress=False, figures=False)
+    cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, progress=False, figures=False)
 
     fold = killed / "fold_0"
     hit = {}
@@ -105,7 +75,7 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_weights(local_ray, one
 
     killer = threading.Thread(target=kill_after_first_checkpoint)
     killer.start()
-    res = cross_validate(samples, CLASSES, cfg, _train_cfg(epochs), 2, killed, progress=False, figures=False,
+    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
                          executor=RayExecutor(cpus_per_run=1, max_retries=2))
     killer.join()
     assert "pid" in hit, "fold 0 never wrote a checkpoint"
@@ -114,12 +84,12 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_weights(local_ray, one
     assert attempts[1]["pid"] != hit["pid"]
     assert 1 <= attempts[1]["start_epoch"] < epochs, "the retry did not resume mid-run from the checkpoint"
     for k in (0, 1):
-        assert _same_weights(straight / f"fold_{k}" / "last.pt", killed / f"fold_{k}" / "last.pt"), k
+        assert same_weights(straight / f"fold_{k}" / "last.pt", killed / f"fold_{k}" / "last.pt"), k
     first = json.loads((straight / "results.json").read_text())
     assert res["folds"] == first["folds"] and res["accuracy_mean"] == first["accuracy_mean"]
     # --resume on the driver: every run finished, no task is started, nothing rewritten
     stamps = {p: p.stat().st_mtime_ns for p in killed.rglob("fold_*/*")}
-    again = cross_validate(samples, CLASSES, cfg, _train_cfg(epochs), 2, killed, progress=False, figures=False,
+    again = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
                            resume=True, executor=RayExecutor(cpus_per_run=1))
     assert again["folds"] == res["folds"]
     assert stamps == {p: p.stat().st_mtime_ns for p in killed.rglob("fold_*/*")}

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -158,9 +159,13 @@ def _device(args) -> str:
 
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("executor (docs/cluster.md)")
-    g.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local: the runs one after another here (default); ray: one Ray task per (variant, seed, "
-                        "fold) run (needs pip install -e '.[cluster]')")
+    g.add_argument("--executor", choices=("local", "processes", "ray"), default="local",
+                   help="local: the runs one after another here (default); processes: side by side in worker "
+                        "processes on this machine (--processes, --cpus-per-run); ray: one Ray task per (variant, "
+                        "seed, fold) run (needs pip install -e '.[cluster]')")
+    g.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="with --executor processes: worker processes (default: this machine's cores divided by "
+                        "--cpus-per-run)")
     g.add_argument("--address", default=None, metavar="ADDR",
                    help="with --executor ray: an existing Ray cluster (auto, HOST:PORT or ray://HOST:10001); "
                         "default: start a local Ray instance on this machine. --out must be a folder every node "
@@ -169,7 +174,7 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
                    help="GPUs each run reserves (0.5: two runs share a card; default 1 when the cluster has "
                         "GPUs and --device is not cpu, else 0)")
     g.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
-                   help="CPUs each run reserves, also its torch threads (default 1)")
+                   help="with --executor ray or processes: CPUs each run reserves, also its torch threads (default 1)")
     g.add_argument("--max-retries", type=int, default=3, metavar="N",
                    help="how often a run whose task failed or whose worker or node died is started again; "
                         "it resumes from its last checkpoint (default 3)")
@@ -177,11 +182,26 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
 
 def _executor(args):
     """(executor, device): the Ray executor resolves "auto" on the node that runs each task."""
-    if args.executor == "local":
+    if args.executor != "ray":
         given = [f for f, v in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)) if v is not None]
         if given:
             raise ValueError(f"{', '.join(given)} only apply to --executor ray")
+    if args.executor != "processes" and args.processes is not None:
+        raise ValueError("--processes only applies to --executor processes")
+    if args.executor == "local":
         return None, _device(args)
+    if args.executor == "processes":
+        from staner_lab.training.executors import ProcessExecutor
+
+        threads = int(args.cpus_per_run)
+        if threads < 1 or threads != args.cpus_per_run:
+            raise ValueError(f"--cpus-per-run {args.cpus_per_run:g}: with --executor processes give a whole "
+                             "number of threads, at least 1")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        processes = args.processes if args.processes is not None else max(1, cores // threads)
+        if processes < 1:
+            raise ValueError(f"--processes {processes}: give at least 1")
+        return ProcessExecutor(processes=processes, threads=threads), _device(args)
     from staner_lab.training.executors import RayExecutor, import_ray
 
     import_ray()  # the clear error before any data is read

@@ -1,6 +1,9 @@
 """Who runs the grid of ``cv`` / ``ablate``: every (variant, seed, fold) is one :class:`FoldRun`.
 
 - :class:`LocalExecutor` (the default): one run after another in this process.
+- :class:`ProcessExecutor`: the runs side by side in worker processes on this machine, each with its
+  own torch threads (no Ray needed): one training keeps about one core busy on a small model, so two
+  one-thread runs on a 2-core laptop finish the grid sooner than one two-thread run at a time.
 - :class:`RayExecutor`: one Ray task per run, with ``cpus_per_run`` / ``gpus_per_run`` resources, on a
   local Ray instance or an existing cluster (``address``). Ray is optional (``pip install -e .[cluster]``).
 
@@ -17,11 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import socket
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,8 @@ from staner_lab.config import StanerConfig, TrainConfig
 from staner_lab.data.records import Sample
 from staner_lab.device import resolve_device
 
-__all__ = ["FoldRun", "LocalExecutor", "RayExecutor", "import_ray", "run_attempt", "start_local_ray"]
+__all__ = ["FoldRun", "LocalExecutor", "ProcessExecutor", "RayExecutor", "import_ray", "run_attempt",
+           "start_local_ray"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +113,67 @@ class LocalExecutor:
                 print(f"{run.label}: {len(run.train_idx)} train, {len(run.test_idx)} test sequences")
             results.append(run_attempt(run, samples, device, amp, resume, progress, workers))
         return results
+
+
+_WORKER_SAMPLES: Sequence[Sample] = ()  # a ProcessExecutor worker's copy of the data, sent once per process
+
+
+def _process_worker_init(samples: Sequence[Sample], threads: int) -> None:
+    global _WORKER_SAMPLES
+    _WORKER_SAMPLES = samples
+    torch.set_num_threads(threads)
+
+
+def _process_task(run: FoldRun, device: str, amp: bool, resume: bool, workers: int) -> dict[str, Any]:
+    return run_attempt(run, _WORKER_SAMPLES, device, amp, resume, progress=False, workers=workers)
+
+
+@dataclasses.dataclass
+class ProcessExecutor:
+    """The runs side by side in ``processes`` worker processes on this machine, ``threads`` torch
+    threads each (spawned, not forked: a forked torch can hang in its thread pool).
+
+    Every worker gets the data once. A run that fails does not stop the others; the call then raises
+    and names it. Like every executor, a run writes ``last.pt`` after every epoch: rerun with
+    ``--resume`` after a crash and each run continues from its last epoch.
+    """
+
+    processes: int = 2
+    threads: int = 1
+    name: str = dataclasses.field(default="processes", init=False)
+
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], device: str, amp: bool, resume: bool,
+            progress: bool, workers: int = 0) -> list[dict[str, Any]]:
+        if self.processes < 1 or self.threads < 1:
+            raise ValueError(f"--processes and --cpus-per-run must be at least 1, not {self.processes} and "
+                             f"{self.threads}")
+        results: list[dict[str, Any] | None] = [run.finished() if resume else None for run in runs]
+        todo = [i for i, r in enumerate(results) if r is None]
+        if progress and len(todo) < len(runs):
+            print(f"--resume: {len(runs) - len(todo)} of {len(runs)} runs already finished, skipped")
+        if not todo:
+            return results  # type: ignore[return-value]
+        n = min(self.processes, len(todo))
+        if progress:
+            print(f"processes: {len(todo)} runs on {n} worker processes, {self.threads} torch thread(s) each")
+        failed = []
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_process_worker_init, initargs=(list(samples), self.threads)) as pool:
+            pending = {pool.submit(_process_task, runs[i], device, amp, resume, workers): i for i in todo}
+            for future in as_completed(pending):
+                i = pending[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:  # noqa: BLE001 - the other runs go on; all failures named below
+                    failed.append(f"{runs[i].label} in {runs[i].fold_dir}: {type(exc).__name__}: {str(exc)[-300:]}")
+                    continue
+                if progress:
+                    done = sum(results[j] is not None for j in todo)
+                    print(f"{runs[i].label}: accuracy {results[i]['accuracy']:.4f} ({done}/{len(todo)} runs done)")
+        if failed:
+            raise RuntimeError(f"{len(failed)} run(s) failed (the finished runs are kept: fix the cause and rerun "
+                               "with --resume; each run continues from its last epoch):\n  " + "\n  ".join(failed))
+        return results  # type: ignore[return-value]
 
 
 def _ray_task(samples: Sequence[Sample], run: FoldRun, device: str, amp: bool, workers: int, threads: int,

@@ -1,0 +1,123 @@
+"""The grid in worker processes on this machine (``--executor processes``): real spawned processes,
+the same files as the local executor bit for bit, a failed run that leaves the others finished and
+resumes, and the command line."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from grid_helpers import CLASSES, files_of, same_weights, tiny_samples, tiny_train_cfg, without_timing
+
+from staner_lab.cli import main
+from staner_lab.config import preset
+from staner_lab.data.synthetic import generate_dataset, write_ckplus
+from staner_lab.training.executors import ProcessExecutor
+from staner_lab.training.protocol import ablate, cross_validate
+
+
+def test_processes_write_the_local_executors_files(one_thread, tmp_path):
+    """ablate over 2 variants x 2 folds in 2 worker processes: same files, tables, weights, predictions."""
+    samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
+    kw = {"variants": ["C1", "C3"], "progress": False, "data": "tiny"}
+    local, pool = tmp_path / "local", tmp_path / "processes"
+    ablate(samples, CLASSES, cfg, tiny_train_cfg(2), 2, local, **kw)
+    ablate(samples, CLASSES, cfg, tiny_train_cfg(2), 2, pool, executor=ProcessExecutor(processes=2, threads=1), **kw)
+    assert files_of(local) == files_of(pool)
+    assert (local / "table1.csv").read_text() == (pool / "table1.csv").read_text()
+    for variant in ("C1", "C3"):
+        a, b = (json.loads((run / variant / "results.json").read_text()) for run in (local, pool))
+        assert (a["executor"], b["executor"]) == ("local", "processes")
+        assert without_timing(a) == without_timing(b)
+        for fold in (0, 1):
+            d = f"{variant}/fold_{fold}"
+            assert same_weights(local / d / "last.pt", pool / d / "last.pt"), d
+            assert (local / d / "predictions.csv").read_text() == (pool / d / "predictions.csv").read_text()
+    # each run was one attempt, in a process other than this one
+    pids = {json.loads((pool / v / f"fold_{k}" / "attempts.json").read_text())[0]["pid"]
+            for v in ("C1", "C3") for k in (0, 1)}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+
+
+def test_a_failed_run_leaves_the_others_finished_and_resume_completes_it(one_thread, tmp_path):
+    samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
+    run = tmp_path / "cv"
+    (run / "fold_2").parent.mkdir(parents=True)
+    (run / "fold_2").write_text("not a folder")  # fold 3's folder cannot be made: that run fails
+    executor = ProcessExecutor(processes=2, threads=1)
+    with pytest.raises(RuntimeError) as err:
+        cross_validate(samples, CLASSES, cfg, tiny_train_cfg(1), 3, run, progress=False, resume=True, executor=executor)
+    message = str(err.value)
+    assert message.startswith("1 run(s) failed") and "fold 3/3" in message and "FileExistsError" in message
+    assert "rerun with --resume" in message
+    done = {k: (run / f"fold_{k}" / "result.json").is_file() for k in (0, 1)}
+    assert done == {0: True, 1: True}  # the other runs finished and are kept
+    kept = {k: (run / f"fold_{k}" / "result.json").stat().st_mtime_ns for k in (0, 1)}
+
+    (run / "fold_2").unlink()  # the cause fixed; --resume runs only the missing fold
+    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(1), 3, run, progress=False, resume=True, executor=executor)
+    assert len(res["folds"]) == 3 and res["executor"] == "processes"
+    assert {k: (run / f"fold_{k}" / "result.json").stat().st_mtime_ns for k in (0, 1)} == kept
+
+
+def test_cv_with_executor_processes_on_the_command_line(tmp_path, capsys):
+    write_ckplus(generate_dataset(4, seed=3, frames=3, size=64, emotions=CLASSES, noise=0.3), tmp_path / "data")
+    args = ["cv", "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--folds", "2",
+            "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "run")]
+    assert main([*args, "--executor", "processes", "--processes", "2", "--cpus-per-run", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "processes: 2 runs on 2 worker processes, 1 torch thread(s) each" in out
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["executor"] == "processes" and len(res["folds"]) == 2
+
+    bad = [*args[:-1], str(tmp_path / "bad")]
+    assert main([*bad, "--processes", "2"]) == 2
+    assert "--processes only applies to --executor processes" in capsys.readouterr().err
+    assert main([*bad, "--executor", "processes", "--address", "auto"]) == 2
+    assert "--address only apply to --executor ray" in capsys.readouterr().err
+    assert main([*bad, "--executor", "processes", "--cpus-per-run", "0.5"]) == 2
+    assert "give a whole number of threads" in capsys.readouterr().err
+    assert main([*bad, "--executor", "processes", "--processes", "0"]) == 2
+    assert "--processes 0: give at least 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--processes and --cpus-per-run must be at least 1"):
+        ProcessExecutor(processes=2, threads=0).run([object()], [], "cpu", False, False, False)
+
+
+def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same_weights(one_thread, tmp_path):
+    """SIGKILL (the OOM killer on a laptop) of the worker training fold 1 after its first epoch: the pool
+    breaks, the call names the runs it lost; --resume continues fold 1 from its checkpoint."""
+    samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
+    epochs = 4
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, progress=False, figures=False)
+    fold = killed / "fold_0"
+    hit = {}
+
+    def kill_after_first_checkpoint():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (fold / "last.pt").is_file() and (fold / "attempts.json").is_file():
+                hit["pid"] = json.loads((fold / "attempts.json").read_text())[0]["pid"]
+                os.kill(hit["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_after_first_checkpoint)
+    killer.start()
+    executor = ProcessExecutor(processes=2, threads=1)
+    with pytest.raises(RuntimeError, match=r"failed .* rerun with --resume") as err:
+        cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
+                       executor=executor)
+    killer.join()
+    assert "pid" in hit and hit["pid"] != os.getpid(), "fold 0 never wrote a checkpoint"
+    assert "fold 1/2" in str(err.value) and "BrokenProcessPool" in str(err.value)
+
+    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
+                         resume=True, executor=executor)
+    attempts = json.loads((fold / "attempts.json").read_text())
+    assert len(attempts) == 2 and 1 <= attempts[1]["start_epoch"] < epochs, attempts  # resumed mid-run
+    for k in (0, 1):
+        assert same_weights(straight / f"fold_{k}" / "last.pt", killed / f"fold_{k}" / "last.pt"), k
+    assert res["folds"] == json.loads((straight / "results.json").read_text())["folds"]
