@@ -160,12 +160,12 @@ def _device(args) -> str:
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("executor (docs/cluster.md)")
     g.add_argument("--executor", choices=("local", "processes", "ray"), default="local",
-                   help="local: the runs one after another here (default); processes: side by side in worker "
-                        "processes on this machine (--processes, --cpus-per-run); ray: one Ray task per (variant, "
+                   help="local: the runs one after another here (default); processes: side by side, one "
+                        "process per run on this machine (--processes, --cpus-per-run); ray: one Ray task per (variant, "
                         "seed, fold) run (needs pip install -e '.[cluster]')")
     g.add_argument("--processes", type=int, default=None, metavar="N",
-                   help="with --executor processes: worker processes (default: this machine's cores divided by "
-                        "--cpus-per-run)")
+                   help="with --executor processes: runs at a time, one process each (default: this machine's "
+                        "cores divided by --cpus-per-run)")
     g.add_argument("--address", default=None, metavar="ADDR",
                    help="with --executor ray: an existing Ray cluster (auto, HOST:PORT or ray://HOST:10001); "
                         "default: start a local Ray instance on this machine. --out must be a folder every node "

@@ -1,8 +1,8 @@
 """Who runs the grid of ``cv`` / ``ablate``: every (variant, seed, fold) is one :class:`FoldRun`.
 
 - :class:`LocalExecutor` (the default): one run after another in this process.
-- :class:`ProcessExecutor`: the runs side by side in worker processes on this machine, each with its
-  own torch threads (no Ray needed): one training keeps about one core busy on a small model, so two
+- :class:`ProcessExecutor`: the runs side by side on this machine, one spawned process per run, each
+  with its own torch threads (no Ray needed): one training keeps about one core busy on a small model, so two
   one-thread runs on a 2-core laptop finish the grid sooner than one two-thread run at a time.
 - :class:`RayExecutor`: one Ray task per run, with ``cpus_per_run`` / ``gpus_per_run`` resources, on a
   local Ray instance or an existing cluster (``address``). Ray is optional (``pip install -e .[cluster]``).
@@ -21,12 +21,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import socket
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -115,27 +116,43 @@ class LocalExecutor:
         return results
 
 
-_WORKER_SAMPLES: Sequence[Sample] = ()  # a ProcessExecutor worker's copy of the data, sent once per process
-
-
-def _process_worker_init(samples: Sequence[Sample], threads: int) -> None:
-    global _WORKER_SAMPLES
-    _WORKER_SAMPLES = samples
+def _process_main(run: FoldRun, samples: Sequence[Sample], threads: int, device: str, amp: bool, resume: bool,
+                  workers: int, errors) -> None:
+    """The body of one run's process: its result is the fold's result.json; a failure goes to ``errors``."""
     torch.set_num_threads(threads)
+    try:
+        run_attempt(run, samples, device, amp, resume, progress=False, workers=workers)
+    except BaseException as exc:
+        errors.send(f"{type(exc).__name__}: {str(exc)[-300:]}")
+        raise
 
 
-def _process_task(run: FoldRun, device: str, amp: bool, resume: bool, workers: int) -> dict[str, Any]:
-    return run_attempt(run, _WORKER_SAMPLES, device, amp, resume, progress=False, workers=workers)
+def _received(receive) -> str | None:
+    """The run's error message, if its process sent one (a pipe at its end without one: None)."""
+    try:
+        return receive.recv() if receive.poll() else None
+    except EOFError:
+        return None
+    finally:
+        receive.close()
+
+
+def _exit_reason(process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 @dataclasses.dataclass
 class ProcessExecutor:
-    """The runs side by side in ``processes`` worker processes on this machine, ``threads`` torch
-    threads each (spawned, not forked: a forked torch can hang in its thread pool).
+    """The runs side by side on this machine: one spawned process per run (not forked: a forked torch
+    can hang in its thread pool), at most ``processes`` at a time, ``threads`` torch threads each.
 
-    Every worker gets the data once. A run that fails does not stop the others; the call then raises
-    and names it. Like every executor, a run writes ``last.pt`` after every epoch: rerun with
-    ``--resume`` after a crash and each run continues from its last epoch.
+    A process per run, not a pool of workers: a run that fails or whose process is killed (the OOM
+    killer) affects no other run, and nothing is shared that a dead process could leave locked. Each
+    run's result is its fold's result.json. The failed runs are named at the end; like every executor,
+    a run writes ``last.pt`` after every epoch, so ``--resume`` continues each from its last epoch.
     """
 
     processes: int = 2
@@ -153,23 +170,39 @@ class ProcessExecutor:
             print(f"--resume: {len(runs) - len(todo)} of {len(runs)} runs already finished, skipped")
         if not todo:
             return results  # type: ignore[return-value]
-        n = min(self.processes, len(todo))
         if progress:
-            print(f"processes: {len(todo)} runs on {n} worker processes, {self.threads} torch thread(s) each")
-        failed = []
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_process_worker_init, initargs=(list(samples), self.threads)) as pool:
-            pending = {pool.submit(_process_task, runs[i], device, amp, resume, workers): i for i in todo}
-            for future in as_completed(pending):
-                i = pending[future]
-                try:
-                    results[i] = future.result()
-                except Exception as exc:  # noqa: BLE001 - the other runs go on; all failures named below
-                    failed.append(f"{runs[i].label} in {runs[i].fold_dir}: {type(exc).__name__}: {str(exc)[-300:]}")
-                    continue
-                if progress:
-                    done = sum(results[j] is not None for j in todo)
-                    print(f"{runs[i].label}: accuracy {results[i]['accuracy']:.4f} ({done}/{len(todo)} runs done)")
+            print(f"processes: {len(todo)} runs, {min(self.processes, len(todo))} at a time, {self.threads} torch "
+                  "thread(s) each")
+        ctx = multiprocessing.get_context("spawn")
+        data = list(samples)
+        waiting, running, failed = list(todo), {}, []
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.processes:
+                    i = waiting.pop(0)
+                    receive, send = ctx.Pipe(duplex=False)  # one pipe per run: no lock a killed process holds
+                    process = ctx.Process(target=_process_main, name=f"staner-run-{i}",
+                                          args=(runs[i], data, self.threads, device, amp, resume, workers, send))
+                    process.start()
+                    send.close()
+                    running[i] = (process, receive)
+                ended = multiprocessing.connection.wait([p.sentinel for p, _ in running.values()])
+                for i in [i for i, (p, _) in running.items() if p.sentinel in ended]:
+                    process, receive = running.pop(i)
+                    process.join()
+                    error = _received(receive)
+                    results[i] = runs[i].finished() if process.exitcode == 0 else None
+                    if results[i] is None:
+                        failed.append(f"{runs[i].label} in {runs[i].fold_dir}: "
+                                      f"{error or _exit_reason(process)}")
+                    elif progress:
+                        done = sum(results[j] is not None for j in todo)
+                        print(f"{runs[i].label}: accuracy {results[i]['accuracy']:.4f} "  # type: ignore[index]
+                              f"({done}/{len(todo)} runs done)")
+        finally:  # Ctrl-C or an error here: no run keeps training in the background
+            for process, _ in running.values():
+                process.terminate()
+                process.join()
         if failed:
             raise RuntimeError(f"{len(failed)} run(s) failed (the finished runs are kept: fix the cause and rerun "
                                "with --resume; each run continues from its last epoch):\n  " + "\n  ".join(failed))
