@@ -1,5 +1,12 @@
 """Helpers of the executor tests (tests/test_ray_executor.py, tests/test_process_executor.py): a tiny
-grid's samples and training, and comparisons of two run folders."""
+grid's samples and training, comparisons of two run folders, and killing the process of a run."""
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,3 +42,24 @@ def same_weights(a, b):
 
 def without_timing(res):
     return {k: v for k, v in res.items() if k not in ("wall_time_s", "executor")}
+
+
+def kill_after_first_checkpoint(fold: Path) -> tuple[threading.Thread, dict]:
+    """A started thread that SIGKILLs the process training ``fold`` (the pid in its attempts.json) as
+    soon as the fold has written its first checkpoint, and the dict where it puts that ``"pid"``.
+    It never kills this process (the pid is recorded, the test asserts on it)."""
+    hit: dict = {}
+
+    def kill():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (fold / "last.pt").is_file() and (fold / "attempts.json").is_file():
+                hit["pid"] = json.loads((fold / "attempts.json").read_text())[0]["pid"]
+                if hit["pid"] != os.getpid():
+                    os.kill(hit["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread, hit

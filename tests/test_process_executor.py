@@ -4,12 +4,17 @@ resumes, and the command line."""
 
 import json
 import os
-import signal
-import threading
-import time
 
 import pytest
-from grid_helpers import CLASSES, files_of, same_weights, tiny_samples, tiny_train_cfg, without_timing
+from grid_helpers import (
+    CLASSES,
+    files_of,
+    kill_after_first_checkpoint,
+    same_weights,
+    tiny_samples,
+    tiny_train_cfg,
+    without_timing,
+)
 
 from staner_lab.cli import main
 from staner_lab.config import preset
@@ -93,19 +98,7 @@ def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, progress=False, figures=False)
     fold = killed / "fold_0"
-    hit = {}
-
-    def kill_after_first_checkpoint():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if (fold / "last.pt").is_file() and (fold / "attempts.json").is_file():
-                hit["pid"] = json.loads((fold / "attempts.json").read_text())[0]["pid"]
-                os.kill(hit["pid"], signal.SIGKILL)
-                return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_after_first_checkpoint)
-    killer.start()
+    killer, hit = kill_after_first_checkpoint(fold)
     executor = ProcessExecutor(processes=2, threads=1)
     with pytest.raises(RuntimeError, match=r"failed .* rerun with --resume") as err:
         cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,

@@ -3,19 +3,23 @@ the CPU, and a killed worker's run retried from its last checkpoint to the same 
 
 import json
 import os
-import signal
 import sys
-import threading
-import time
 
 import pytest
 import ray
-from grid_helpers import CLASSES, files_of, same_weights, tiny_samples, tiny_train_cfg, without_timing
+from grid_helpers import (
+    CLASSES,
+    files_of,
+    kill_after_first_checkpoint,
+    same_weights,
+    tiny_samples,
+    tiny_train_cfg,
+    without_timing,
+)
 
 from staner_lab.cli import main
 from staner_lab.config import preset
 from staner_lab.data.synthetic import generate_dataset, write_ckplus
-from staner_lab.training.checkpoint import load_checkpoint
 from staner_lab.training.executors import RayExecutor, start_local_ray
 from staner_lab.training.protocol import ablate, cross_validate
 
@@ -59,26 +63,12 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_weights(local_ray, one
     cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, progress=False, figures=False)
 
     fold = killed / "fold_0"
-    hit = {}
-
-    def kill_after_first_checkpoint():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if (fold / "last.pt").is_file() and (fold / "attempts.json").is_file():
-                pid = json.loads((fold / "attempts.json").read_text())[0]["pid"]
-                assert pid != os.getpid()
-                hit["epochs_done"] = load_checkpoint(fold / "last.pt")["extra"]["epoch"] + 1
-                os.kill(pid, signal.SIGKILL)  # the Ray worker process running fold 0
-                hit["pid"] = pid
-                return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_after_first_checkpoint)
-    killer.start()
+    killer, hit = kill_after_first_checkpoint(fold)  # the Ray worker process running fold 0
     res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
                          executor=RayExecutor(cpus_per_run=1, max_retries=2))
     killer.join()
     assert "pid" in hit, "fold 0 never wrote a checkpoint"
+    assert hit["pid"] != os.getpid()
     attempts = json.loads((fold / "attempts.json").read_text())
     assert len(attempts) == 2, attempts  # killed once, retried once
     assert attempts[1]["pid"] != hit["pid"]

@@ -101,6 +101,16 @@ def run_attempt(run: FoldRun, samples: Sequence[Sample], device: str, amp: bool,
                              device, amp, resume, progress, workers)
 
 
+def _unfinished(runs: Sequence[FoldRun], resume: bool, progress: bool) -> tuple[list[dict[str, Any] | None], list[int]]:
+    """(results, todo) of an executor that runs side by side: with ``resume`` the results of the runs
+    already finished (None for the others), and the indices of the runs still to do."""
+    results: list[dict[str, Any] | None] = [run.finished() if resume else None for run in runs]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if progress and len(todo) < len(runs):
+        print(f"--resume: {len(runs) - len(todo)} of {len(runs)} runs already finished, skipped")
+    return results, todo
+
+
 class LocalExecutor:
     """The runs one after another in this process (the default)."""
 
@@ -164,10 +174,7 @@ class ProcessExecutor:
         if self.processes < 1 or self.threads < 1:
             raise ValueError(f"--processes and --cpus-per-run must be at least 1, not {self.processes} and "
                              f"{self.threads}")
-        results: list[dict[str, Any] | None] = [run.finished() if resume else None for run in runs]
-        todo = [i for i, r in enumerate(results) if r is None]
-        if progress and len(todo) < len(runs):
-            print(f"--resume: {len(runs) - len(todo)} of {len(runs)} runs already finished, skipped")
+        results, todo = _unfinished(runs, resume, progress)
         if not todo:
             return results  # type: ignore[return-value]
         if progress:
@@ -295,10 +302,7 @@ class RayExecutor:
         ray = import_ray()
         if self.cpus_per_run <= 0:
             raise ValueError(f"--cpus-per-run must be above 0, not {self.cpus_per_run:g}")
-        results: list[dict[str, Any] | None] = [run.finished() if resume else None for run in runs]
-        todo = [i for i, r in enumerate(results) if r is None]
-        if progress and len(todo) < len(runs):
-            print(f"--resume: {len(runs) - len(todo)} of {len(runs)} runs already finished, skipped")
+        results, todo = _unfinished(runs, resume, progress)
         if not todo:
             return results  # type: ignore[return-value]
         started = self._connect(ray)
