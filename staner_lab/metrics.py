@@ -1,5 +1,6 @@
 """Evaluation metrics: Eq. 16 as multi-class accuracy, the confusion matrix, per-class recall, how far
-a branch's probabilities can be trusted (``confidence_report``); and the
+a branch's probabilities can be trusted (``confidence_report``, ``reliability``: expected calibration
+error and the reliability diagram's bins); and the
 statistics that test a claim "variant A beats variant B" on cross-validation folds (paired
 differences, Student's t quantile without scipy, the corrected resampled t interval)."""
 
@@ -12,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["PairedInterval", "accuracy_from_confusion", "claim_verdict", "confidence_report", "confusion_matrix",
-           "mean_std",
+           "mean_std", "reliability", "Reliability",
            "paired_differences", "paired_interval", "per_class_recall", "regularized_beta", "t_cdf",
            "t_quantile"]
 
@@ -53,8 +54,54 @@ def confidence_report(P: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     top, wrong = P.max(axis=1), P.argmax(axis=1) != y
     return {"accuracy": float((~wrong).mean()),
             "nll": float(-np.log(np.clip(P[np.arange(len(y)), y], 1e-12, None)).mean()),
+            "ece": reliability(P, y).ece,
             "confidence": float(top.mean()),
             "confidence_when_wrong": float(top[wrong].mean()) if wrong.any() else float("nan")}
+
+
+class Reliability(NamedTuple):
+    """What a reliability diagram draws: the answers grouped by their confidence.
+
+    Attributes:
+        edges: (B + 1,) bin edges over the top probability, 0 ... 1.
+        confidence: (B,) mean top probability of the answers in each bin (NaN for an empty bin).
+        accuracy: (B,) share of those answers that are right (NaN for an empty bin).
+        count: (B,) answers in each bin.
+        ece: expected calibration error, sum over bins of count/N * |accuracy - confidence|
+            (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017).
+    """
+
+    edges: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    count: np.ndarray
+    ece: float
+
+
+def reliability(P: np.ndarray, labels: np.ndarray, bins: int = 10) -> Reliability:
+    """Bin the answers (argmax of each row of ``P``) by their top probability into ``bins`` equal-width
+    bins. A calibrated branch is right as often as it is sure: the bins lie on the diagonal, ECE 0.
+
+    Args:
+        P: (N, K) probabilities.
+        labels: (N,) true classes.
+        bins: number of equal-width bins over [0, 1].
+    """
+    P, y = np.asarray(P, dtype=np.float64), np.asarray(labels, dtype=int)
+    if P.ndim != 2 or len(P) != len(y):
+        raise ValueError(f"reliability needs P of shape (N, K) and N labels, got {P.shape} and {y.shape}")
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    top, right = P.max(axis=1), (P.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(top, edges[1:-1], right=True), 0, bins - 1)  # (0.1, 0.2] -> bin 1
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.bincount(which, weights=top, minlength=bins) / count
+        accuracy = np.bincount(which, weights=right, minlength=bins) / count
+    gap = np.abs(np.nan_to_num(accuracy) - np.nan_to_num(confidence))
+    ece = float((count * gap).sum() / len(y)) if len(y) else float("nan")
+    return Reliability(edges, confidence, accuracy, count, ece)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

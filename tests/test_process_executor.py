@@ -78,7 +78,7 @@ def test_cv_with_executor_processes_on_the_command_line(tmp_path, capsys):
     assert res["executor"] == "processes" and len(res["folds"]) == 2
 
     bad = [*args[:-1], str(tmp_path / "bad")]
-    assert main([*bad, "--processes", "2"]) == 2
+    assert main([*bad, "--executor", "local", "--processes", "2"]) == 2
     assert "--processes only applies to --executor processes" in capsys.readouterr().err
     assert main([*bad, "--executor", "processes", "--address", "auto"]) == 2
     assert "--address only apply to --executor ray" in capsys.readouterr().err
@@ -116,3 +116,21 @@ def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same
     for k in (0, 1):
         assert same_weights(straight / f"fold_{k}" / "last.pt", killed / f"fold_{k}" / "last.pt"), k
     assert res["folds"] == json.loads((straight / "results.json").read_text())["folds"]
+
+
+def test_cv_runs_side_by_side_by_default_and_shows_each_epoch(tmp_path, capsys):
+    """No --executor: on a CPU with two or more cores the folds train in processes (one thread each),
+    with one bar over every run's epochs and a line per finished run; one core: one after another."""
+    write_ckplus(generate_dataset(4, seed=3, frames=3, size=64, emotions=CLASSES, noise=0.3), tmp_path / "data")
+    assert main(["cv", "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--folds", "2",
+                 "--epochs", "3", "--batch-size", "4", "--out", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert res["executor"] == "processes"
+        assert "processes: 2 runs, 2 at a time, 1 torch thread(s) each" in captured.out
+        for fold in (1, 2):
+            assert f"[STANER] fold {fold}/2: accuracy" in captured.out
+        assert "6/6" in captured.err  # the bar reached every epoch of both runs
+    else:
+        assert res["executor"] == "local"

@@ -92,11 +92,13 @@ def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
     assert pred["predicted"] == max(pred["P"], key=pred["P"].get)
     assert pred["landmarks"] == "given"
     assert main(["evaluate", "--checkpoint", str(run / "model.pt"), "--data", str(tiny / "data"),
-                 "--cache", str(tiny / "cache"), "--no-progress"]) == 0
+                 "--cache", str(tiny / "cache"), "--no-progress", "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["sequences"] == 12 and np.array(ev["confusion_matrix"]).sum() == 12
     assert set(ev["branches"]) == {"P_G", "P_L", "P"}
     assert ev["branches"]["P"]["accuracy"] == pytest.approx(ev["accuracy"])
+    for branch in ev["branches"].values():
+        assert 0 <= branch["ece"] <= 1 and set(branch["per_class_recall"]) == set(CK_PLUS_CLASSES)
 
 
 def test_existing_results_are_not_overwritten(tiny, tmp_path, capsys):

@@ -18,9 +18,9 @@ from staner_lab.config import PRESETS, VARIANTS, PreprocessConfig, TrainConfig, 
 __all__ = ["add_training_parsers"]
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser, data_required: bool = True) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, type=Path, metavar="DIR",
+    g.add_argument("--data", required=data_required, type=Path, metavar="DIR",
                    help="dataset folder: CK+, Oulu-CASIA, class folders, or the shipped data_samples/synthetic_ckplus")
     g.add_argument("--layout", choices=("auto", "ckplus", "oulu", "folders"), default="auto")
     g.add_argument("--cache", type=Path, default=None, metavar="DIR",
@@ -159,10 +159,11 @@ def _device(args) -> str:
 
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("executor (docs/cluster.md)")
-    g.add_argument("--executor", choices=("local", "processes", "ray"), default="local",
-                   help="local: the runs one after another here (default); processes: side by side, one "
-                        "process per run on this machine (--processes, --cpus-per-run); ray: one Ray task per (variant, "
-                        "seed, fold) run (needs pip install -e '.[cluster]')")
+    g.add_argument("--executor", choices=("auto", "local", "processes", "ray"), default="auto",
+                   help="auto (default): processes on a CPU with two or more cores, else local; local: the runs "
+                        "one after another here; processes: side by side, one process per run on this machine "
+                        "(--processes, --cpus-per-run); ray: one Ray task per (variant, seed, fold) run (needs "
+                        "pip install -e '.[cluster]')")
     g.add_argument("--processes", type=int, default=None, metavar="N",
                    help="with --executor processes: runs at a time, one process each (default: this machine's "
                         "cores divided by --cpus-per-run)")
@@ -180,8 +181,23 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
                         "it resumes from its last checkpoint (default 3)")
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _auto_executor(args) -> str:
+    """``--executor auto``: on a CPU with two or more cores, several one-thread runs side by side finish
+    the grid sooner than one run at a time with every thread (the classroom model's convolutions are too
+    small to keep two threads busy: docs/training.md, "How long a run takes"); on a GPU, or for one
+    run, one after another."""
+    runs = args.folds * len(args.seeds or [args.seed]) * len(getattr(args, "variants", None) or [None])
+    return "processes" if _device(args) == "cpu" and _cores() >= 2 and runs >= 2 else "local"
+
+
 def _executor(args):
     """(executor, device): the Ray executor resolves "auto" on the node that runs each task."""
+    if args.executor == "auto":
+        args.executor = _auto_executor(args)
     if args.executor != "ray":
         given = [f for f, v in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)) if v is not None]
         if given:
@@ -197,8 +213,7 @@ def _executor(args):
         if threads < 1 or threads != args.cpus_per_run:
             raise ValueError(f"--cpus-per-run {args.cpus_per_run:g}: with --executor processes give a whole "
                              "number of threads, at least 1")
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        processes = args.processes if args.processes is not None else max(1, cores // threads)
+        processes = args.processes if args.processes is not None else max(1, _cores() // threads)
         if processes < 1:
             raise ValueError(f"--processes {processes}: give at least 1")
         return ProcessExecutor(processes=processes, threads=threads), _device(args)
@@ -228,6 +243,7 @@ def _train(args) -> int:
 
 def _cv(args) -> int:
     from staner_lab.training.protocol import cross_validate
+    from staner_lab.training.report import format_report
 
     executor, device = _executor(args)
     samples, class_names = _load_data(args, _model_config(args))
@@ -236,8 +252,11 @@ def _cv(args) -> int:
                          not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data),
                          workers=args.workers, seeds=args.seeds, executor=executor)
     over = f" over {len(res['seeds'])} seeds x {args.folds} folds" if len(res["seeds"]) > 1 else ""
+    report = json.loads((args.out / "report.json").read_text())
+    print(format_report(report) + "\n")
     print(f"{cfg.variant}: {args.folds}-fold subject-independent accuracy{over} "
-          f"{100 * res['accuracy_mean']:.2f}% ± {100 * res['accuracy_std']:.2f} -> {args.out / 'results.json'}")
+          f"{100 * res['accuracy_mean']:.2f}% ± {100 * res['accuracy_std']:.2f} (mean ± std over folds) -> "
+          f"{args.out / 'results.json'}, report.json, reliability.png")
     return 0
 
 
@@ -296,16 +315,38 @@ def _health(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from staner_lab.training.report import answers_from_run, format_report, write_report
+
+    if args.run is not None:
+        if args.data is not None:
+            raise ValueError("--run reports the test answers a cv run already holds; --data only goes with "
+                             "--checkpoint")
+        answers, what = answers_from_run(args.run), {"run": str(args.run)}
+        title = args.run.name
+    else:
+        if args.data is None:
+            raise ValueError("--checkpoint needs --data DIR: the sequences to evaluate it on")
+        answers, what = _checkpoint_answers(args), {"checkpoint": str(args.checkpoint), "data": str(args.data)}
+        title = f"{args.checkpoint.name} on {args.data.name}"
+    out = args.out if args.out is not None else None
+    if out is not None:
+        report = write_report(out, answers, title, what)
+    else:
+        from staner_lab.training.report import answer_report
+
+        report = {**what, **answer_report(answers)}
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    if out is not None and not args.json:
+        print(f"\nreport.json, reliability.png and confusion.png -> {out}")
+    return 0
+
+
+def _checkpoint_answers(args):
     from staner_lab.data.dataset import StanerDataset, make_loader
     from staner_lab.data.readers import read_dataset
-    from staner_lab.metrics import (
-        accuracy_from_confusion,
-        confidence_report,
-        confusion_matrix,
-        per_class_recall,
-    )
     from staner_lab.training.checkpoint import load_model
     from staner_lab.training.loop import predict
+    from staner_lab.training.report import answers_from_predictions
 
     model = load_model(args.checkpoint)
     class_names = read_dataset(args.data, args.layout, args.on_error)[1]
@@ -314,16 +355,7 @@ def _evaluate(args) -> int:
                          f"{args.data} has {list(class_names)}")
     samples, _ = _load_data(args, model.config)
     pred = predict(model, make_loader(StanerDataset(samples), 32), next(model.parameters()).device, amp=False)
-    cm = confusion_matrix(pred.labels, pred.predicted, model.config.num_classes)
-    out = {"checkpoint": str(args.checkpoint), "data": str(args.data), "sequences": len(samples),
-           "accuracy": accuracy_from_confusion(cm), "class_names": list(class_names),
-           "per_class_recall": [None if math.isnan(r) else float(r) for r in per_class_recall(cm)],
-           "confusion_matrix": cm.tolist(),
-           # each branch's accuracy, likelihood and confidence (how it weighs in Eq. 14)
-           "branches": {name: {k: None if math.isnan(v) else v for k, v in confidence_report(P, pred.labels).items()}
-                        for name, P in (("P_G", pred.P_G), ("P_L", pred.P_L), ("P", pred.P)) if P is not None}}
-    print(json.dumps(out, indent=1))
-    return 0
+    return answers_from_predictions(pred, class_names)
 
 
 def _add_seeds_arg(p: argparse.ArgumentParser) -> None:
@@ -368,9 +400,21 @@ def add_training_parsers(sub) -> None:
     _add_executor_args(ab)
     ab.set_defaults(func=_ablate)
 
-    ev = sub.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint on a dataset")
-    ev.add_argument("--checkpoint", required=True, type=Path)
-    _add_data_args(ev)
+    ev = sub.add_parser("evaluate", help="how a checkpoint reads a dataset, or a cv run's test answers: per branch "
+                                         "accuracy, per-class recall, NLL, calibration (ECE, reliability diagram)",
+                        description="The answer report (staner_lab/training/report.py) of a checkpoint on a data "
+                                    "folder (--checkpoint CKPT --data DIR) or of the pooled test answers of a cv "
+                                    "run (--run RUN): for the fused P, SGAER's P_G and TLER's P_L, accuracy, "
+                                    "per-class recall, NLL, expected calibration error and mean confidence when "
+                                    "wrong. --out DIR also writes report.json, reliability.png and the confusion "
+                                    "matrix (HTML, PNG).")
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", type=Path, help="a checkpoint (model.pt or last.pt); needs --data")
+    what.add_argument("--run", type=Path, metavar="RUN", help="a cv run folder (or one variant's folder of ablate)")
+    _add_data_args(ev, data_required=False)
+    ev.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="also write report.json, reliability.png and confusion.html/.png into DIR")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     ev.set_defaults(func=_evaluate)
 
     hp = sub.add_parser("health", help="training health of a checkpoint or run: dead regions, gates, attention, gradients",

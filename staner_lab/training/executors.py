@@ -111,6 +111,50 @@ def _unfinished(runs: Sequence[FoldRun], resume: bool, progress: bool) -> tuple[
     return results, todo
 
 
+def _epochs_logged(run: FoldRun) -> int:
+    """Epochs a run has finished, read from the fold's metrics.csv (one row per epoch)."""
+    if (run.fold_dir / "result.json").is_file():
+        return run.train_cfg.epochs
+    try:
+        with (run.fold_dir / "metrics.csv").open() as f:
+            return max(0, sum(1 for _ in f) - 1)
+    except OSError:
+        return 0
+
+
+class _GridProgress:
+    """One progress bar over the epochs of the runs that train in other processes: each run writes its
+    fold's metrics.csv after every epoch, and the bar counts the rows (no channel a dead process could
+    block). Disabled, it prints nothing."""
+
+    def __init__(self, runs: Sequence[FoldRun], processes: int, threads: int, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.runs, self.enabled, self.done = list(runs), enabled, -1
+        self.bar = tqdm(total=sum(r.train_cfg.epochs for r in self.runs), unit="epoch", disable=not enabled,
+                        desc=f"{len(self.runs)} runs, {min(processes, len(self.runs))} at a time")
+        self.write(f"processes: {len(self.runs)} runs, {min(processes, len(self.runs))} at a time, {threads} torch "
+                   "thread(s) each")
+
+    def write(self, line: str) -> None:
+        if self.enabled:
+            self.bar.write(line)
+
+    def update(self, running: Sequence[FoldRun]) -> None:
+        if not self.enabled:
+            return
+        done = sum(_epochs_logged(r) for r in self.runs)
+        if done != self.done:
+            self.done = done
+            self.bar.n = done
+            self.bar.set_postfix_str(", ".join(f"{r.label} epoch {_epochs_logged(r)}/{r.train_cfg.epochs}"
+                                               for r in running), refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class LocalExecutor:
     """The runs one after another in this process (the default)."""
 
@@ -177,12 +221,10 @@ class ProcessExecutor:
         results, todo = _unfinished(runs, resume, progress)
         if not todo:
             return results  # type: ignore[return-value]
-        if progress:
-            print(f"processes: {len(todo)} runs, {min(self.processes, len(todo))} at a time, {self.threads} torch "
-                  "thread(s) each")
         ctx = multiprocessing.get_context("spawn")
         data = list(samples)
         waiting, running, failed = list(todo), {}, []
+        bar = _GridProgress([runs[i] for i in todo], self.processes, self.threads, progress)
         try:
             while waiting or running:
                 while waiting and len(running) < self.processes:
@@ -193,7 +235,9 @@ class ProcessExecutor:
                     process.start()
                     send.close()
                     running[i] = (process, receive)
-                ended = multiprocessing.connection.wait([p.sentinel for p, _ in running.values()])
+                # wake on a run's end, or every second to count the epochs of the running ones
+                ended = multiprocessing.connection.wait([p.sentinel for p, _ in running.values()],
+                                                        timeout=1.0 if progress else None)
                 for i in [i for i, (p, _) in running.items() if p.sentinel in ended]:
                     process, receive = running.pop(i)
                     process.join()
@@ -202,14 +246,16 @@ class ProcessExecutor:
                     if results[i] is None:
                         failed.append(f"{runs[i].label} in {runs[i].fold_dir}: "
                                       f"{error or _exit_reason(process)}")
-                    elif progress:
-                        done = sum(results[j] is not None for j in todo)
-                        print(f"{runs[i].label}: accuracy {results[i]['accuracy']:.4f} "  # type: ignore[index]
-                              f"({done}/{len(todo)} runs done)")
+                        bar.write(f"{runs[i].label}: failed")
+                    else:
+                        bar.write(f"{runs[i].label}: accuracy "  # type: ignore[index]
+                                  f"{results[i]['accuracy']:.4f}")
+                bar.update([runs[i] for i in running])
         finally:  # Ctrl-C or an error here: no run keeps training in the background
             for process, _ in running.values():
                 process.terminate()
                 process.join()
+            bar.close()
         if failed:
             raise RuntimeError(f"{len(failed)} run(s) failed (the finished runs are kept: fix the cause and rerun "
                                "with --resume; each run continues from its last epoch):\n  " + "\n  ".join(failed))

@@ -5,6 +5,8 @@ writers live in :mod:`staner_lab.training.results`):
     RUN/results.json            per-fold accuracy and size, mean +- std, recall, confusion, config ...
     RUN/metrics.csv             per-epoch metrics of every fold (column "fold")
     RUN/confusion.html / .png   the summed confusion matrix (interactive / static)
+    RUN/report.json, reliability.png   per branch: accuracy, per-class recall, NLL, calibration
+                                (staner_lab.training.report, over the pooled test answers)
     RUN/fold_K/last.pt          checkpoint (resumable), fold_K/predictions.csv, fold_K/result.json
     RUN/table1.md / table1.csv  (ablate) C1-C4 and STANER, mean +- std accuracy, the paper's claims tested
 
@@ -187,7 +189,11 @@ def _write_cv(out: Path, results: dict[str, Any], per_seed: Sequence[tuple[int, 
     if figures:
         from staner_lab.viz import save_confusion_figures
 
+        from staner_lab.training.report import answers_from_run, write_report
+
         save_confusion_figures(np.array(results["confusion_matrix"]), class_names, out / "confusion", title=title)
+        # each branch's accuracy, recall and calibration over the pooled test answers
+        write_report(out, answers_from_run(out), title, {"run": str(out)}, confusion=False)
 
 
 def _fold_runs(samples: Sequence[Sample], config: StanerConfig, train_cfg: TrainConfig, folds: int, out: Path,
