@@ -12,10 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PairedInterval", "accuracy_from_confusion", "claim_verdict", "confidence_report", "confusion_matrix",
-           "mean_std", "reliability", "Reliability",
-           "paired_differences", "paired_interval", "per_class_recall", "regularized_beta", "t_cdf",
-           "t_quantile"]
+__all__ = ["PairedInterval", "Reliability", "accuracy_from_confusion", "claim_verdict", "confidence_report",
+           "confusion_matrix", "mean_std", "paired_differences", "paired_interval", "per_class_recall", "regularized_beta",
+           "reliability", "t_cdf", "t_quantile"]
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:

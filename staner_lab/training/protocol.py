@@ -187,9 +187,8 @@ def _write_cv(out: Path, results: dict[str, Any], per_seed: Sequence[tuple[int, 
     every = [(s, k, f) for s, fold_results in per_seed for k, f in enumerate(fold_results)]
     write_combined_metrics(out, [f for _, _, f in every], [(s, k) for s, k, _ in every] if len(per_seed) > 1 else None)
     if figures:
-        from staner_lab.viz import save_confusion_figures
-
         from staner_lab.training.report import answers_from_run, write_report
+        from staner_lab.viz import save_confusion_figures
 
         save_confusion_figures(np.array(results["confusion_matrix"]), class_names, out / "confusion", title=title)
         # each branch's accuracy, recall and calibration over the pooled test answers

@@ -131,7 +131,7 @@ def answer_report(answers: Answers) -> dict[str, Any]:
                          **{k: _clean(v) for k, v in confidence_report(P, y).items()},
                          "per_class_recall": dict(zip(answers.class_names, map(_clean, per_class_recall(cm))))}
     cm = confusion_matrix(y, answers.P["P"].argmax(axis=1), K)
-    return {"sequences": int(len(y)), "class_names": list(answers.class_names),
+    return {"sequences": len(y), "class_names": list(answers.class_names),
             "class_counts": dict(zip(answers.class_names, np.bincount(y, minlength=K).tolist())),
             "accuracy": accuracy_from_confusion(cm),
             "per_class_recall": dict(zip(answers.class_names, map(_clean, per_class_recall(cm)))),
