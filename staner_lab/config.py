@@ -362,14 +362,25 @@ class TrainConfig(_JsonMixin):
     # A local torchvision vgg16 state-dict file to start the front end from (paper preset only;
     # never downloaded). None = train from scratch.
     vgg_weights: str | None = None
+    # A staner-lab checkpoint whose weights start the model instead of a random draw (e.g. one trained
+    # on the synthetic lab, as pretraining). Its architecture and classes must be the model's.
+    init: str | None = None
     # Off by default (the paper's recipe; old checkpoints without these fields load as these defaults).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Unequal classes (CK+: 18 contempt, 83 surprise). "sampler": every epoch draws about as many
     # sequences of each class (data.dataset.balanced_indices); "loss": inverse-frequency class weights
     # in the loss (data.dataset.class_weights); "none": as the data comes.
     class_balance: Literal["none", "sampler", "loss"] = "none"
+    # Train towards (1 - eps) on the true class and eps / K on each class instead of one-hot targets:
+    # a branch that has only seen drawn faces is then less sure of itself on a real one, so it cannot
+    # outvote a better branch in Eq. 14 with 0.9 confidence (docs/training.md, "Real faces").
+    label_smoothing: float = 0.0
 
     LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"grad_clip": None}
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"TrainConfig.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 
 
 @dataclass(frozen=True)

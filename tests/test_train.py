@@ -317,3 +317,40 @@ def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):
     # the default fuses better (docs/model.md); the shipped checkpoint keeps "none" for its map
     assert preset("classroom").sgaer.end_norm == "conv" and preset("paper").sgaer.end_norm == "conv"
     assert load_model(shipped_checkpoint()).config.sgaer.end_norm == "none"
+
+
+def test_label_smoothing_trains_towards_softened_targets_and_is_checked(tiny, tmp_path, capsys):
+    from staner_lab.training.loop import _smoothed
+
+    y = torch.tensor([0, 2])
+    assert torch.equal(_smoothed(y, 3, 0.0), y)  # the paper's one-hot loss, untouched
+    torch.testing.assert_close(_smoothed(y, 3, 0.3), torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]))
+    # same seed, same data: only the targets differ, so the first epoch's loss differs
+    losses = {}
+    for eps in ("0", "0.2"):
+        run = tmp_path / f"ls{eps}"
+        assert main(["train", *_common(tiny, run, "--label-smoothing", eps)]) == 0
+        losses[eps] = [float(r["train_loss"]) for r in csv.DictReader((run / "metrics.csv").open())]
+        assert load_checkpoint(run / "model.pt")["extra"]["train_config"]
+    assert losses["0"][0] != losses["0.2"][0]
+    assert json.loads((tmp_path / "ls0.2" / "results.json").read_text())["train_config"]["label_smoothing"] == 0.2
+    assert main(["train", *_common(tiny, tmp_path / "bad", "--label-smoothing", "1")]) == 2
+    assert "label_smoothing must lie in [0, 1), got 1.0" in capsys.readouterr().err
+
+
+def test_init_starts_from_a_checkpoint_of_the_same_model_only(tiny, tmp_path, capsys):
+    from staner_lab.training.protocol import seeded_model
+
+    first = tmp_path / "first"
+    assert main(["train", *_common(tiny, first)]) == 0
+    cfg = load_checkpoint(first / "model.pt")["config"]
+    started = seeded_model(cfg, TrainConfig(seed=5, init=str(first / "model.pt")))
+    saved = load_checkpoint(first / "model.pt")["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in started.state_dict().items())
+    assert main(["train", *_common(tiny, tmp_path / "second", "--init", str(first / "model.pt"))]) == 0
+    # a model of another architecture, or another variant, is refused before training, naming the fix
+    assert main(["train", *_common(tiny, tmp_path / "c1", "--init", str(first / "model.pt"), "--variant", "C1")]) == 2
+    err = capsys.readouterr().err
+    assert "is not this classroom C1 model" in err and "same --preset, --variant" in err
+    assert main(["cv", *_common(tiny, tmp_path / "x", "--init", str(tmp_path / "none.pt"), "--folds", "2")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from staner_lab.config import PRESETS, VARIANTS, PreprocessConfig, TrainConfig, train_preset
+from staner_lab.config import PRESETS, VARIANTS, PreprocessConfig, TrainConfig, ablation_config, train_preset
 
 __all__ = ["add_training_parsers"]
 
@@ -58,6 +58,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
                    help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
+    g.add_argument("--init", type=Path, default=None, metavar="CKPT",
+                   help="start from this staner-lab checkpoint's weights (same preset, variant and architecture), "
+                        "e.g. a model trained on the synthetic lab as pretraining for real faces")
     g.add_argument("--alpha", type=float, default=0.5, help="fusion weight of Eq. 14 (default 0.5)")
     g.add_argument("--no-stabilise", action="store_true",
                    help="cut the regions from the raw frames with the paper's fixed boxes, without first "
@@ -81,6 +84,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--class-balance", choices=("none", "sampler", "loss"), default=None,
                    help="unequal classes: draw classes equally each epoch (sampler) or weight the loss "
                         "(loss) (default: the preset's, none)")
+    g.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
+                   help="train towards 1 - EPS on the true class and EPS/K on each class (default: the preset's, 0)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.add_argument("--no-amp", action="store_true", help="no autocast on CUDA")
@@ -111,12 +116,15 @@ def _train_config(args) -> TrainConfig:
                                lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
                                flip=not args.no_flip, seed=args.seed,
                                vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
+                               init=str(args.init) if args.init else None,
                                schedule=args.schedule or base.schedule,
                                select_alpha=args.select_alpha or base.select_alpha,
                                select_fraction=base.select_fraction if args.select_fraction is None
                                else args.select_fraction, select=args.select or base.select,
                                grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None),
-                               clip=args.clip or base.clip)
+                               clip=args.clip or base.clip,
+                               label_smoothing=base.label_smoothing if args.label_smoothing is None
+                               else args.label_smoothing)
 
 
 def _load_data(args, config):
@@ -132,7 +140,7 @@ def _load_data(args, config):
 
 
 def _model_config(args, class_names=None, variant="STANER"):
-    from staner_lab.config import ablation_config, preset
+    from staner_lab.config import preset
 
     cfg = preset(args.preset, class_names)
     if getattr(args, "no_stabilise", False):
@@ -225,11 +233,21 @@ def _executor(args):
                        max_retries=args.max_retries), args.device
 
 
+def _check_init(args, cfg) -> None:
+    """--init's checkpoint must fit the model before any run starts."""
+    if args.init is not None:
+        from staner_lab.models import STANER
+        from staner_lab.training.protocol import start_from
+
+        start_from(STANER(cfg), args.init)
+
+
 def _train(args) -> int:
     from staner_lab.training.protocol import train_run
 
     samples, class_names = _load_data(args, _model_config(args))
     cfg = _model_config(args, class_names, args.variant)
+    _check_init(args, cfg)
     res = train_run(samples, class_names, cfg, _train_config(args), args.out, _device(args), not args.no_amp,
                     args.val_fraction, args.resume, args.overwrite, not args.no_progress, str(args.data),
                     workers=args.workers)
@@ -247,6 +265,7 @@ def _cv(args) -> int:
     executor, device = _executor(args)
     samples, class_names = _load_data(args, _model_config(args))
     cfg = _model_config(args, class_names, args.variant)
+    _check_init(args, cfg)
     res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out, device,
                          not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data),
                          workers=args.workers, seeds=args.seeds, executor=executor)
@@ -265,6 +284,8 @@ def _ablate(args) -> int:
     executor, device = _executor(args)
     samples, class_names = _load_data(args, _model_config(args))
     base = _model_config(args, class_names)
+    for variant in args.variants:
+        _check_init(args, ablation_config(base, variant))
     ablate(samples, class_names, base, _train_config(args), args.folds, args.out, args.variants, device,
            not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data), workers=args.workers,
            seeds=args.seeds, executor=executor)

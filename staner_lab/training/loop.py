@@ -87,16 +87,25 @@ def _clip(model: STANER, max_norm: float, how: str) -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
 
+def _smoothed(labels: torch.Tensor, num_classes: int, eps: float) -> torch.Tensor:
+    """Class indices as they are (eps 0), or as smoothed target distributions (B, K)."""
+    if not eps:
+        return labels
+    return torch.nn.functional.one_hot(labels.long(), num_classes).float() * (1 - eps) + eps / num_classes
+
+
 def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, device: torch.device,
                     amp: bool = True, scaler: torch.amp.GradScaler | None = None,
                     progress: tqdm | None = None, grad_clip: float | None = None,
                     class_weights: torch.Tensor | None = None,
-                    clip: str = "global") -> tuple[float, float]:
+                    clip: str = "global", label_smoothing: float = 0.0) -> tuple[float, float]:
     """One pass over ``loader`` with the joint loss (Eq. 15). Returns (mean loss, accuracy).
 
     ``grad_clip``: clip the gradient norm to this before each step (None: no clipping), over all
     parameters (``clip="global"``) or over each branch's own (``clip="per_branch"``).
     ``class_weights``: (K,) per-class loss weights (None: the paper's unweighted loss).
+    ``label_smoothing``: train each branch towards (1 - ε) on the true class and ε / K on every class
+    (Szegedy et al. 2016) instead of the one-hot y of Eq. 4 / 13 (0: the paper's).
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -104,7 +113,7 @@ def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, dev
         peak, regions, labels = _to_device(batch, device)
         with autocast(device, amp):
             out = model(peak, regions)
-            loss = model.loss(out, labels, class_weights)
+            loss = model.loss(out, _smoothed(labels, model.config.num_classes, label_smoothing), class_weights)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()
@@ -310,7 +319,7 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         train_set.set_epoch(epoch)
         loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
         train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar, cfg.grad_clip,
-                                                 weights, cfg.clip)
+                                                 weights, cfg.clip, cfg.label_smoothing)
         row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": float("nan"), "val_acc": float("nan")}
         if val_set is not None and len(val_set):

@@ -39,7 +39,7 @@ from staner_lab.data.splits import subject_kfold
 from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, mean_std, per_class_recall
 from staner_lab.models.staner import STANER
 from staner_lab.models.vgg import load_vgg16_weights
-from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from staner_lab.training.executors import FoldRun, LocalExecutor
 from staner_lab.training.fusion import choose_alpha
 from staner_lab.training.loop import fit, predict
@@ -51,7 +51,7 @@ from staner_lab.training.results import (
     write_table1,
 )
 
-__all__ = ["ablate", "cross_validate", "holdout_split", "run_fold", "train_run"]
+__all__ = ["ablate", "cross_validate", "holdout_split", "run_fold", "start_from", "train_run"]
 
 
 def holdout_split(samples: Sequence[Sample], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +62,34 @@ def holdout_split(samples: Sequence[Sample], fraction: float, seed: int) -> tupl
 
 
 def seeded_model(config: StanerConfig, train_cfg: TrainConfig) -> STANER:
-    """A fresh model seeded by ``train_cfg.seed``, its front end loaded from ``vgg_weights`` if given."""
+    """A fresh model seeded by ``train_cfg.seed``: its weights from the checkpoint ``init`` if given, its
+    front end from ``vgg_weights`` if given."""
     torch.manual_seed(train_cfg.seed)
     model = STANER(config)
+    if train_cfg.init:
+        start_from(model, train_cfg.init)
     if train_cfg.vgg_weights and model.sgaer is not None:
         load_vgg16_weights(model.sgaer.frontend, train_cfg.vgg_weights)
     return model
+
+
+def start_from(model: STANER, path: str | Path) -> None:
+    """Load the weights of the checkpoint ``path`` into ``model`` (``--init``): the same classes and
+    the same architecture (preset, variant, options), or a CheckpointError that names what differs."""
+    init = load_checkpoint(path)
+    theirs, ours = init["config"], model.config
+    if tuple(theirs.class_names) != tuple(ours.class_names):
+        raise CheckpointError(f"--init {path}: it was trained on classes {list(theirs.class_names)}, this data has "
+                              f"{list(ours.class_names)}")
+    state = model.state_dict()
+    differ = sorted(k for k in set(state) | set(init["model"])
+                    if k not in state or k not in init["model"] or state[k].shape != init["model"][k].shape)
+    if differ:
+        raise CheckpointError(f"--init {path}: its {theirs.preset} {theirs.variant} model is not this "
+                              f"{ours.preset} {ours.variant} model ({len(differ)} weights differ, e.g. "
+                              f"{', '.join(differ[:3])}); train it with the same --preset, --variant and "
+                              "architecture options")
+    model.load_state_dict(init["model"])
 
 
 def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, device, amp, resume,
