@@ -41,6 +41,7 @@ from staner_lab.data.shipped import shipped_checkpoint
 from staner_lab.explain import inspection
 from staner_lab.training import health
 from staner_lab.training.checkpoint import CheckpointError, load_model
+from staner_lab.training.report import answer_report, branch_rows, reliabilities
 
 VIEWS = ["Sequence", "Attention", "LSTM", "Decision", "Evaluation", "Classroom training", "Live"]
 TRAINING_DATA = ["the shipped synthetic sequences", "the class's webcam recordings"]
@@ -186,7 +187,11 @@ def cached_explanation(ckpt: tuple[str, float], digest: str, method: str, _model
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_run_folder(path: str, mtime: float, classes: tuple[str, ...] | None):
     run = runs.read_run_folder(path, classes)
-    return run, runs.misclassified(run)
+    try:
+        answers = runs.run_answers(run)
+    except runs.RunFolderError as exc:  # the rest of the folder can still be shown
+        answers = str(exc)
+    return run, runs.misclassified(run), answers
 
 
 @st.cache_resource(show_spinner="Loading the shipped sequences…")
@@ -561,15 +566,30 @@ def evaluation_view(run_dir: Path | str | None, model) -> None:
     classes = tuple(model.config.class_names) if model is not None else None
     try:
         mtime = max(p.stat().st_mtime for p in run_dir.iterdir())
-        run, wrong = cached_run_folder(str(run_dir), mtime, classes)
+        run, wrong, answers = cached_run_folder(str(run_dir), mtime, classes)
     except (runs.RunFolderError, OSError) as exc:
         st.error(str(exc))
         return
-    evaluation_panel(run, wrong)
+    evaluation_panel(run, wrong, answers)
+
+
+def calibration_panel(answers) -> None:
+    """Each branch's accuracy, recall and calibration on the run's test answers (training/report.py)."""
+    st.subheader("How far each branch can be trusted")
+    if isinstance(answers, str):
+        st.warning(answers)
+        return
+    st.caption("A branch that is often wrong but sure of itself outvotes a better one in Eq. 14. ECE: the gap "
+               "between how sure a branch is and how often it is right (0 = calibrated); bars below the diagonal "
+               "are over-confident answers. Command line: staner-lab evaluate --run RUN (or --checkpoint CKPT "
+               "--data DIR for any data folder).")
+    st.dataframe(branch_rows(answer_report(answers)), hide_index=True)
+    chart(viz.reliability_figure(reliabilities(answers), "Reliability of the test answers"),
+          key="reliability_chart")
 
 
 @st.fragment
-def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
+def evaluation_panel(run: runs.RunFolder, wrong: list[dict], answers) -> None:
     head = f"**{paths.display_path(run.path)}**" + (f" — {run.variant}" if run.variant else "")
     if run.accuracy is not None:
         head += f": accuracy {100 * run.accuracy:.1f}%" + (f" ± {100 * run.accuracy_std:.1f}" if run.accuracy_std
@@ -597,6 +617,8 @@ def evaluation_panel(run: runs.RunFolder, wrong: list[dict]) -> None:
             st.dataframe(list(run.claims), hide_index=True)
     if run.metrics:
         chart(viz.training_curves_figure(run.metrics), key="curves_chart")
+    if answers is not None:
+        calibration_panel(answers)
     if wrong:
         st.subheader(f"Misclassified test sequences ({len(wrong)})")
         st.dataframe(wrong, hide_index=True)

@@ -311,8 +311,10 @@ def write_run(folder: Path, class_names) -> Path:
                                         "0,0,0.001,2,0.3,2.1,0.2,1\n0,1,0.001,1,0.6,1.2,0.5,1\n")
     (folder / "fold_1").mkdir()
     c = class_names
+    P = [0.3, 0.6] + [0.1 / (K - 2)] * (K - 2)  # the fused P only (a TLER-free, SGAER-free file is C-like)
     (folder / "fold_1" / "predictions.csv").write_text(
-        f"sequence_id,subject,label,predicted,P_{c[0]},P_{c[1]}\nS005/001,S005,{c[0]},{c[1]},0.3,0.6\n")
+        "sequence_id,subject,label,predicted," + ",".join(f"P_{n}" for n in c)
+        + f"\nS005/001,S005,{c[0]},{c[1]}," + ",".join(f"{v:.6f}" for v in P) + "\n")
     return folder
 
 
@@ -332,6 +334,11 @@ def test_evaluation_of_a_run_folder(env):
     assert at.radio(key="eval_fold").options == ["summed over folds", "fold 0", "fold 1"]
     run(at.radio(key="eval_fold").set_value("fold 1"))
     assert errors(at) == "" and at.dataframe[-1].value["sequence_id"].tolist() == ["S005/001"]
+    # each branch's calibration from the test answers: one answer, wrong at confidence 0.6
+    trust = table_with(at, "ECE")
+    assert trust["branch"].tolist() == ["STANER"] and trust["accuracy (%)"].tolist() == [0.0]
+    assert trust["confidence when wrong"].tolist() == [0.6] and trust["ECE"].tolist() == [0.6]
+    assert any(h.value == "How far each branch can be trusted" for h in at.subheader)
 
     run(at.selectbox(key="run").set_value(next(o for o in options if o.endswith("oulu-cv"))))
     assert "was written for 6 classes" in errors(at) and "predicts 7 classes" in errors(at)

@@ -17,7 +17,7 @@ import numpy as np
 from staner_lab.app.paths import display_path
 from staner_lab.data.readers import natural_key
 
-__all__ = ["RunFolder", "RunFolderError", "misclassified", "read_run_folder"]
+__all__ = ["RunFolder", "RunFolderError", "misclassified", "read_run_folder", "run_answers"]
 
 
 class RunFolderError(ValueError):
@@ -166,6 +166,19 @@ def read_run_folder(path: str | os.PathLike[str], expect_classes: Sequence[str] 
     if not kwargs:
         raise RunFolderError(f"{display_path(path)}: no results.json, metrics.csv or table1.csv")
     return RunFolder(path=path, **kwargs)
+
+
+def run_answers(run: RunFolder):
+    """The test answers of a run folder for its calibration panel (:class:`staner_lab.training.report.Answers`),
+    or None when it holds no predictions (an ablate folder: pick one variant's folder)."""
+    from staner_lab.training.report import answers_from_run
+
+    try:
+        return answers_from_run(run.path)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise RunFolderError(f"{display_path(run.path)}: the test answers cannot be read ({exc})") from exc
 
 
 def misclassified(run: RunFolder, limit: int = 500) -> list[dict[str, str]]:

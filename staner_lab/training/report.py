@@ -36,7 +36,7 @@ from staner_lab.metrics import (
 )
 
 __all__ = ["BRANCH_NAMES", "Answers", "answer_report", "answers_from_predictions", "answers_from_run",
-           "format_report", "write_report"]
+           "branch_rows", "format_report", "reliabilities", "write_report"]
 
 #: Keys of :attr:`Answers.P` and what each is called in tables and figures.
 BRANCH_NAMES = {"P": "STANER", "P_G": "SGAER", "P_L": "TLER"}
@@ -92,7 +92,8 @@ def _read_predictions(path: Path) -> tuple[list[str], dict[str, list[list[float]
 
 def answers_from_run(run: str | Path) -> Answers:
     """Every test answer of a ``cv`` run folder (``fold_K/`` or ``seed_S/fold_K/``), or of one variant's
-    folder of an ``ablate`` run, pooled: each test sequence once per seed.
+    folder of an ``ablate`` run, pooled: each test sequence once per seed; for a ``train`` run, its
+    held-out subjects' answers (``predictions.csv``).
 
     Raises:
         FileNotFoundError: the folder holds no fold's predictions.csv (names the folder and the fix).
@@ -100,9 +101,11 @@ def answers_from_run(run: str | Path) -> Answers:
     """
     run = Path(run)
     files = sorted(run.glob("fold_*/predictions.csv")) + sorted(run.glob("seed_*/fold_*/predictions.csv"))
+    if not files and (run / "predictions.csv").is_file():
+        files = [run / "predictions.csv"]
     if not files:
         raise FileNotFoundError(f"{run} holds no fold_K/predictions.csv: give the folder of a cv run (or one "
-                                "variant's folder of an ablate run), or a finished fold")
+                                "variant's folder of an ablate run, or a train run), or a finished fold")
     classes, labels, P = None, [], {}
     for path in files:
         c, p, y = _read_predictions(path)
@@ -138,6 +141,24 @@ def answer_report(answers: Answers) -> dict[str, Any]:
             "confusion_matrix": cm.tolist(), "branches": branches}
 
 
+def branch_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per branch for a table on screen: accuracy, NLL, ECE, confidence, confidence when wrong,
+    then each class's recall (percentages rounded to 0.1)."""
+    def pct(x: float | None) -> float | None:
+        return None if x is None else round(100 * x, 1)
+
+    rows = []
+    for key in ("P", "P_G", "P_L"):
+        if key in report["branches"]:
+            b = report["branches"][key]
+            rows.append({"branch": b["name"], "accuracy (%)": pct(b["accuracy"]), "NLL": round(b["nll"], 3),
+                         "ECE": round(b["ece"], 3), "confidence": round(b["confidence"], 3),
+                         "confidence when wrong": None if b["confidence_when_wrong"] is None
+                         else round(b["confidence_when_wrong"], 3),
+                         **{f"recall {c} (%)": pct(r) for c, r in b["per_class_recall"].items()}})
+    return rows
+
+
 def _pct(x: float | None) -> str:
     return "  -  " if x is None else f"{100 * x:5.1f}"
 
@@ -164,6 +185,11 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def reliabilities(answers: Answers) -> dict[str, Any]:
+    """{branch name: :class:`staner_lab.metrics.Reliability`} for the reliability diagram."""
+    return {BRANCH_NAMES[k]: reliability(P, answers.labels) for k, P in answers.P.items()}
+
+
 def write_report(out: str | Path, answers: Answers, title: str, extra: dict[str, Any] | None = None,
                  confusion: bool = True) -> dict[str, Any]:
     """report.json (with ``extra`` merged in: what was evaluated), reliability.png and, with
@@ -175,8 +201,7 @@ def write_report(out: str | Path, answers: Answers, title: str, extra: dict[str,
     out.mkdir(parents=True, exist_ok=True)
     report = {**(extra or {}), **answer_report(answers)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
-    save_reliability_png({BRANCH_NAMES[k]: reliability(P, answers.labels) for k, P in answers.P.items()},
-                         out / "reliability.png", title=f"Reliability: {title}")
+    save_reliability_png(reliabilities(answers), out / "reliability.png", title=f"Reliability: {title}")
     if confusion:
         save_confusion_figures(np.array(report["confusion_matrix"]), answers.class_names, out / "confusion",
                                title=f"Confusion: {title}")

@@ -11,6 +11,7 @@ __all__ = ["FONT_SIZE", "confusion_figure", "save_confusion_figures"]
 
 # App views (streamlit_app.py): sequence, attention, LSTM, decision, evaluation, training.
 from staner_lab.viz.attention import attention_figure, channel_attention_figure
+from staner_lab.viz.calibration import reliability_figure
 from staner_lab.viz.decision import probability_figure, stream_figure
 from staner_lab.viz.evaluation import ablation_figure, confusion_pair, recall_figure
 from staner_lab.viz.lstm import gate_means_figure, gates_figure, states_figure
@@ -28,6 +29,7 @@ __all__ += [
             "gates_figure",
             "probability_figure",
             "recall_figure",
+            "reliability_figure",
             "states_figure",
             "stream_figure",
             "training_curves_figure",
