@@ -94,3 +94,21 @@ def test_bad_run_folders_are_named(cv_run, tmp_path, capsys):
     assert "--data only goes with --checkpoint" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(tmp_path / "m.pt")]) == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_through_a_camera_changes_the_pixels_not_the_people():
+    from staner_lab.config import preset
+    from staner_lab.data.shipped import load_shipped_samples
+    from staner_lab.teaching.notebook import through_a_camera
+
+    samples = load_shipped_samples(preset("classroom").inputs)[0][:7]
+    shifted = through_a_camera(samples, noise=0.02)
+    for a, b in zip(samples, shifted):
+        assert (a.label, a.subject, a.sequence_id) == (b.label, b.subject, b.sequence_id)
+        np.testing.assert_array_equal(a.landmarks, b.landmarks)
+        assert b.peak.shape == a.peak.shape and 0 <= b.peak.min() and b.peak.max() <= 1
+        assert b.peak.std() < a.peak.std()  # less contrast, blurred
+        for region, seq in a.regions.items():
+            assert b.regions[region].shape == seq.shape and not np.allclose(b.regions[region], seq)
+    again = through_a_camera(samples, noise=0.02)
+    np.testing.assert_array_equal(again[3].peak, shifted[3].peak)  # the noise comes from the seed

@@ -200,6 +200,29 @@ def predictions(model, samples: Sequence[Sample], batch_size: int = 32):
     return predict(model, make_loader(StanerDataset(list(samples)), batch_size), device, amp=False)
 
 
+def through_a_camera(samples: Sequence[Sample], *, contrast: float = 0.6, blur: float = 1.5,
+                     noise: float = 0.0, seed: int = 0) -> list[Sample]:
+    """The same sequences as a poorer camera shows them: less contrast, defocus blur and (if asked)
+    sensor noise, one lighting for all the images of a sequence
+    (:func:`staner_lab.data.augment.apply_photometric`).
+
+    A domain shift under the student's control (notebook 06): the people and their expressions are
+    the same, only the pixels change.
+
+    Args:
+        samples: model-ready samples.
+        contrast: gain about mid grey (1 = unchanged).
+        blur: Gaussian blur sigma, pixels of each image.
+        noise: standard deviation of the pixel noise (images in [0, 1]).
+        seed: draws the noise.
+    """
+    from staner_lab.data.augment import Photometric, apply_photometric
+
+    look = Photometric(contrast=contrast, blur=blur, noise=noise)
+    rng = np.random.default_rng(seed)
+    return [apply_photometric(s, look, rng) for s in samples]
+
+
 # --- the leak of notebook 06 ------------------------------------------------------------------------
 
 
