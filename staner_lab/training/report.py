@@ -36,7 +36,7 @@ from staner_lab.metrics import (
 )
 
 __all__ = ["BRANCH_NAMES", "Answers", "answer_report", "answers_from_predictions", "answers_from_run",
-           "branch_rows", "format_report", "reliabilities", "write_report"]
+           "branch_rows", "format_report", "read_predictions", "reliabilities", "write_report"]
 
 #: Keys of :attr:`Answers.P` and what each is called in tables and figures.
 BRANCH_NAMES = {"P": "STANER", "P_G": "SGAER", "P_L": "TLER"}
@@ -64,7 +64,8 @@ def answers_from_predictions(pred: Any, class_names: Sequence[str]) -> Answers:
                    tuple(class_names))
 
 
-def _read_predictions(path: Path) -> tuple[list[str], dict[str, list[list[float]]], list[str]]:
+def read_predictions(path: Path) -> tuple[list[str], dict[str, list[list[float]]], list[str]]:
+    """(class names, {"P" | "P_G" | "P_L": rows of probabilities}, true labels) of one predictions.csv."""
     with path.open(newline="") as f:
         reader = csv.reader(f)
         head = next(reader, None)
@@ -108,7 +109,7 @@ def answers_from_run(run: str | Path) -> Answers:
                                 "variant's folder of an ablate run, or a train run), or a finished fold")
     classes, labels, P = None, [], {}
     for path in files:
-        c, p, y = _read_predictions(path)
+        c, p, y = read_predictions(path)
         if classes is None:
             classes = c
         elif c != classes:
