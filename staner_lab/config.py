@@ -379,8 +379,23 @@ class TrainConfig(_JsonMixin):
     LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"grad_clip": None}
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"TrainConfig.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
+        # (field, the CLI flag that sets it, is the value allowed, the range in words)
+        rules = [
+            ("epochs", "--epochs", self.epochs >= 1, "a whole number of at least 1"),
+            ("batch_size", "--batch-size", self.batch_size >= 1, "a whole number of at least 1"),
+            ("lr", "--lr", self.lr > 0, "above 0"),
+            ("lr_after", "--lr", self.lr_after > 0, "above 0"),
+            ("lr_drop_epoch", "--lr-drop-epoch", self.lr_drop_epoch >= 0, "at least 0"),
+            ("weight_decay", None, self.weight_decay >= 0, "at least 0"),
+            ("grad_clip", "--grad-clip", self.grad_clip is None or self.grad_clip > 0, "above 0, or None (0 on "
+             "the command line) for no clipping"),
+            ("select_fraction", "--select-fraction", 0.0 <= self.select_fraction < 1.0, "in [0, 1)"),
+            ("label_smoothing", "--label-smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
+        ]
+        for name, flag, ok, allowed in rules:
+            if not ok:
+                where = f"TrainConfig.{name}" + (f" ({flag})" if flag else "")
+                raise ValueError(f"{where} must be {allowed}, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

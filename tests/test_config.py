@@ -53,3 +53,40 @@ def test_a_face_size_the_front_end_cannot_halve_three_times_is_refused_where_the
     assert dataclasses.replace(ablation_config(classroom, "C2"), inputs=inputs).inputs.face_size == face_size
     model = STANER(dataclasses.replace(classroom, inputs=dataclasses.replace(classroom.inputs, face_size=96)))
     assert model.sgaer.forward_intermediates(model.example_inputs(batch_size=1)[0]).M.shape[-2:] == (12, 12)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("epochs", 0, "TrainConfig.epochs (--epochs) must be a whole number of at least 1, got 0"),
+    ("batch_size", 0, "TrainConfig.batch_size (--batch-size) must be a whole number of at least 1, got 0"),
+    ("lr", -1.0, "TrainConfig.lr (--lr) must be above 0, got -1.0"),
+    ("lr_after", 0.0, "TrainConfig.lr_after (--lr) must be above 0"),
+    ("lr_drop_epoch", -1, "TrainConfig.lr_drop_epoch (--lr-drop-epoch) must be at least 0"),
+    ("weight_decay", -0.1, "TrainConfig.weight_decay must be at least 0"),
+    ("grad_clip", 0.0, "TrainConfig.grad_clip (--grad-clip) must be above 0, or None"),
+    ("select_fraction", 1.0, "TrainConfig.select_fraction (--select-fraction) must be in [0, 1)"),
+    ("label_smoothing", -0.1, "TrainConfig.label_smoothing (--label-smoothing) must be in [0, 1)"),
+])
+def test_each_training_number_is_checked_where_the_config_is_built(field, value, words):
+    from staner_lab.config import TrainConfig
+
+    with pytest.raises(ValueError) as err:
+        TrainConfig(**{field: value})
+    assert str(err.value).startswith(words)
+    with pytest.raises(ValueError):  # the JSON round trip builds through the same check
+        TrainConfig.from_dict({**TrainConfig().to_dict(), field: value})
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--epochs", "-3"], "TrainConfig.epochs (--epochs)"),
+    (["--epochs", "0"], "TrainConfig.epochs (--epochs)"),
+    (["--batch-size", "0"], "TrainConfig.batch_size (--batch-size)"),
+    (["--lr", "-1"], "TrainConfig.lr (--lr)"),
+])
+def test_bad_training_numbers_on_the_command_line_name_the_flag(tmp_path, capsys, flags, words):
+    from staner_lab.cli import main
+    from staner_lab.data.shipped import shipped_data_dir
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(shipped_data_dir()), "--out", str(out), "--no-progress", *flags]) == 2
+    assert words in capsys.readouterr().err
+    assert not (out / "last.pt").exists()

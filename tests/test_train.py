@@ -335,7 +335,7 @@ def test_label_smoothing_trains_towards_softened_targets_and_is_checked(tiny, tm
     assert losses["0"][0] != losses["0.2"][0]
     assert json.loads((tmp_path / "ls0.2" / "results.json").read_text())["train_config"]["label_smoothing"] == 0.2
     assert main(["train", *_common(tiny, tmp_path / "bad", "--label-smoothing", "1")]) == 2
-    assert "label_smoothing must lie in [0, 1), got 1.0" in capsys.readouterr().err
+    assert "TrainConfig.label_smoothing (--label-smoothing) must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
 def test_init_starts_from_a_checkpoint_of_the_same_model_only(tiny, tmp_path, capsys):

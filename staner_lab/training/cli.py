@@ -112,7 +112,8 @@ def _train_config(args) -> TrainConfig:
     drop = args.lr_drop_epoch
     if drop is None:
         drop = base.lr_drop_epoch if args.epochs > base.lr_drop_epoch else max(1, (2 * args.epochs) // 3)
-    return dataclasses.replace(base, epochs=args.epochs, batch_size=args.batch_size or base.batch_size, lr=lr,
+    batch = base.batch_size if args.batch_size is None else args.batch_size  # 0 is refused, not the default
+    return dataclasses.replace(base, epochs=args.epochs, batch_size=batch, lr=lr,
                                lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
                                flip=not args.no_flip, seed=args.seed,
                                vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
