@@ -387,8 +387,8 @@ class TrainConfig(_JsonMixin):
             ("lr_after", "--lr", self.lr_after > 0, "above 0"),
             ("lr_drop_epoch", "--lr-drop-epoch", self.lr_drop_epoch >= 0, "at least 0"),
             ("weight_decay", None, self.weight_decay >= 0, "at least 0"),
-            ("grad_clip", "--grad-clip", self.grad_clip is None or self.grad_clip > 0, "above 0, or None (0 on "
-             "the command line) for no clipping"),
+            ("grad_clip", "--grad-clip", self.grad_clip is None or self.grad_clip > 0,
+             "above 0, or None (0 on the command line) for no clipping"),
             ("select_fraction", "--select-fraction", 0.0 <= self.select_fraction < 1.0, "in [0, 1)"),
             ("label_smoothing", "--label-smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
         ]
