@@ -3,7 +3,7 @@
 from staner_lab.models.attention import AttentionModule
 from staner_lab.models.clstm import CLSTM, RegionCNN
 from staner_lab.models.sgaer import SGAER
-from staner_lab.models.staner import STANER, build_model
+from staner_lab.models.staner import STANER
 from staner_lab.models.tler import TLER
 from staner_lab.models.vgg import VGGFrontEnd, VGGWeightsError, load_vgg16_weights
 
@@ -16,6 +16,5 @@ __all__ = [
            "RegionCNN",
            "VGGFrontEnd",
            "VGGWeightsError",
-           "build_model",
            "load_vgg16_weights",
 ]

@@ -12,7 +12,7 @@ from staner_lab.models.sgaer import SGAER
 from staner_lab.models.tler import TLER
 from staner_lab.outputs import StanerIntermediates, StanerOutput
 
-__all__ = ["STANER", "build_model"]
+__all__ = ["STANER"]
 
 
 class STANER(nn.Module):
@@ -133,8 +133,3 @@ class STANER(nn.Module):
         terms = [Fn.cross_entropy_from_logits(logits, labels, class_weights)
                  for logits in (output.logits_G, output.logits_L) if logits is not None]
         return Fn.joint_loss(*terms) if len(terms) == 2 else terms[0]
-
-
-def build_model(config: StanerConfig) -> STANER:
-    """Build STANER (or an ablation variant) from a config."""
-    return STANER(config)
