@@ -2,7 +2,7 @@
 a branch's probabilities can be trusted (``confidence_report``, ``reliability``: expected calibration
 error and the reliability diagram's bins); and the
 statistics that test a claim "variant A beats variant B" on cross-validation folds (paired
-differences, Student's t quantile without scipy, the corrected resampled t interval)."""
+differences, the corrected resampled t interval with scipy's Student t)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["PairedInterval", "Reliability", "accuracy_from_confusion", "claim_verdict", "confidence_report",
-           "confusion_matrix", "mean_std", "paired_differences", "paired_interval", "per_class_recall", "regularized_beta",
-           "reliability", "t_cdf", "t_quantile"]
+           "confusion_matrix", "mean_std", "paired_differences", "paired_interval", "per_class_recall",
+           "reliability"]
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -149,74 +149,6 @@ def paired_differences(a: Mapping[Hashable, float], b: Mapping[Hashable, float])
     return keys, np.array([float(a[k]) - float(b[k]) for k in keys], dtype=float)
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz's method)."""
-    tiny, eps = 1e-300, 1e-15
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        m2 = 2 * m
-        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def regularized_beta(x: float, a: float, b: float) -> float:
-    """I_x(a, b), the regularized incomplete beta function, for 0 <= x <= 1 and a, b > 0."""
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"regularized_beta needs 0 <= x <= 1, got {x}")
-    if x in (0.0, 1.0):
-        return x
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    tail = 0.5 * regularized_beta(df / (df + t * t), df / 2.0, 0.5)  # P(T > |t|)
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (e.g. t(0.975, 4) = 2.776).
-
-    Computed without scipy: :func:`t_cdf` through the regularized incomplete beta function
-    (continued fraction), inverted by bisection to about 1e-12.
-    """
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"t_quantile needs 0 < p < 1, got {p}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, 2.0 * hi
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
-
-
 def paired_interval(differences: Sequence[float], level: float = 0.95,
                     test_train_ratio: float = 0.0) -> PairedInterval:
     """Mean of paired differences and its two-sided ``level`` t interval, optionally corrected for CV.
@@ -251,7 +183,9 @@ def paired_interval(differences: Sequence[float], level: float = 0.95,
         return PairedInterval(mean, nan, nan, n, better, worse, nan, nan, max(n - 1, 0))
     std = float(d.std(ddof=1))
     se = math.sqrt((1.0 / n + test_train_ratio) * std * std)
-    half = t_quantile(1.0 - (1.0 - level) / 2.0, n - 1) * se
+    from scipy.stats import t as student_t  # imported here: scipy.stats takes a second to import
+
+    half = float(student_t.ppf(1.0 - (1.0 - level) / 2.0, n - 1)) * se
     return PairedInterval(mean, mean - half, mean + half, n, better, worse, std, se, n - 1)
 
 

@@ -338,17 +338,16 @@ def test_repeated_calls_do_not_grow_memory(model, inputs):
 # --- comparison: Spearman, pointing game, mass inside, masks ---------------------------------------
 
 
-def test_spearman_and_ranks_by_hand():
-    assert E.rankdata(np.array([10, 30, 20, 20])).tolist() == [1.0, 4.0, 2.5, 2.5]
-    # no ties: rho = 1 - 6 sum d^2 / (n (n^2 - 1)) = 1 - 6 * 2 / 60 = 0.8
-    assert E.spearman(np.array([1, 2, 3, 4]), np.array([1, 3, 2, 4])) == pytest.approx(0.8)
-    assert E.spearman(np.arange(5), np.arange(5) ** 3) == pytest.approx(1.0)
-    assert E.spearman(np.arange(5), -np.arange(5)) == pytest.approx(-1.0)
-    assert math.isnan(E.spearman(np.arange(5), np.ones(5)))
+def test_rank_correlation_is_scipys_with_nan_for_a_constant_map():
     from scipy import stats
+
     rng = np.random.default_rng(0)
-    a, b = rng.integers(0, 5, 200), rng.normal(size=200)  # many ties in a
-    assert E.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    M = np.kron(rng.normal(size=(2, 4, 4)), np.ones((1, 4, 4)))  # M's cells tie in blocks, as upsampled
+    A = rng.normal(size=(2, 16, 16))
+    rho = E.attention_agreement(M, A)
+    for b in range(2):
+        assert rho[b] == pytest.approx(stats.spearmanr(M[b].ravel(), np.abs(A[b]).ravel()).statistic, abs=1e-12)
+    assert np.isnan(E.attention_agreement(np.ones((16, 16)), A[0])[0])  # a flat map ranks nothing
 
 
 def test_attention_agreement_ranks_absolute_values():

@@ -8,7 +8,6 @@ the aligned peak-face frame by :func:`align_mask`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -29,41 +28,21 @@ __all__ = [
     "load_au_masks",
     "mass_inside",
     "pointing_game",
-    "rankdata",
-    "spearman",
     "union_mask",
     "upsampled_attention",
 ]
 
 
-def rankdata(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of the flattened array, ties get their average rank (scipy's "average").
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two arrays (scipy; ties get average ranks), NaN when one is constant."""
+    from scipy.stats import spearmanr
 
-    >>> rankdata(np.array([10, 30, 20, 20])).tolist()
-    [1.0, 4.0, 2.5, 2.5]
-    """
-    a = np.asarray(a, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(a)):
-        raise ValueError("rankdata: the array holds NaN or inf")
-    order = np.argsort(a, kind="mergesort")
-    _, inverse, counts = np.unique(a[order], return_inverse=True, return_counts=True)
-    first = np.cumsum(counts) - counts  # 0-based position of each tie group's first member
-    ranks = np.empty(a.size)
-    ranks[order] = (first + (counts + 1) / 2.0)[inverse]
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation: Pearson correlation of the average ranks of a and b.
-
-    rho = cov(rank a, rank b) / (std(rank a) std(rank b)); NaN when either array is constant.
-    """
-    ra, rb = rankdata(a), rankdata(b)
-    if ra.size != rb.size:
-        raise ValueError(f"spearman: sizes differ ({ra.size} vs {rb.size})")
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
-    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+    a, b = np.ravel(a), np.ravel(b)
+    if a.size != b.size:
+        raise ValueError(f"rank correlation of arrays of different sizes ({a.size} vs {b.size})")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def upsampled_attention(model: STANER, peak: Tensor) -> np.ndarray:
@@ -101,7 +80,7 @@ def attention_agreement(attention: np.ndarray, attribution: np.ndarray, absolute
                         pool: int = 1) -> np.ndarray:
     """Spearman rho between the upsampled attention M and an attribution map, per example.
 
-    rho = spearman(M_up, |A|) over the S x S pixels. M lives on an (S/8) x (S/8) grid, so ranks
+    rho = Spearman(M_up, |A|) over the S x S pixels. M lives on an (S/8) x (S/8) grid, so ranks
     among the pixels of one cell come from the bilinear upsampling, and a pixel-level attribution
     (IG, Saliency) is noisy at that scale: ``pool=S/8`` first averages both maps over the cells of
     M's grid and compares the (S/8)^2 cell values, the agreement at M's own resolution.
@@ -124,7 +103,7 @@ def attention_agreement(attention: np.ndarray, attribution: np.ndarray, absolute
     A = np.abs(A) if absolute else A
     if pool > 1:
         M, A = _block_mean(M, pool), _block_mean(A, pool)
-    return np.array([spearman(m, a) for m, a in zip(M, A)])
+    return np.array([_spearman(m, a) for m, a in zip(M, A)])
 
 
 def pointing_game(attribution: np.ndarray, mask: np.ndarray, tolerance: float = 0.0) -> bool:
