@@ -40,6 +40,7 @@ __all__ = [
     "ablation_config",
     "preset",
     "train_preset",
+    "with_settings",
 ]
 
 #: The three facial regions of TLER, in the order of Eq. 11: F' = [F_e : F_n : F_m].
@@ -71,6 +72,32 @@ class _JsonMixin:
         return cls.from_dict(json.loads(text))
 
 
+def with_settings(config, settings: dict[str, str]):
+    """A copy of a config dataclass with each dotted field path in ``settings`` set from its text
+    (``--set sgaer.dropout=0.4``, ``--set tler.clstm.cnn_channels=[8,16,32]``): the text is read as
+    JSON when it parses (numbers, true/false, null, lists), else as a string; the copy is rebuilt and
+    checked like a config read from JSON, so a bad value names its field and what it allows."""
+    data = config.to_dict()
+    for path, text in settings.items():
+        keys, node = path.split("."), data
+        for depth, key in enumerate(keys):
+            here = ".".join(keys[:depth]) or type(config).__name__
+            if not isinstance(node, dict) or key not in node:
+                known = sorted(node) if isinstance(node, dict) else []
+                raise ValueError(f"--set {path}: {here} has no field {key!r}"
+                                 + (f" (its fields: {', '.join(known)})" if known else " (it is not set in this model)"))
+            if depth < len(keys) - 1:
+                node = node[key]
+        try:
+            node[keys[-1]] = json.loads(text)
+        except json.JSONDecodeError:
+            node[keys[-1]] = text
+    try:
+        return type(config).from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--set {', '.join(f'{k}={v}' for k, v in settings.items())}: {exc}") from None
+
+
 def _build(tp: Any, value: Any, where: str) -> Any:
     """Rebuild ``value`` (parsed JSON) as type ``tp``; raise a ValueError naming the field."""
     origin = typing.get_origin(tp)
@@ -90,6 +117,9 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:  # X | None: the error is X's
+            return _build(others[0], value, where)
         errors = []
         for arg in args:
             if arg is type(None):
@@ -111,8 +141,10 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         if value not in typing.get_args(tp):
             raise ValueError(f"config field {where!r}: {value!r} is not one of {typing.get_args(tp)}")
         return value
-    if tp is float and isinstance(value, int):
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp in (bool, int, float, str) and (not isinstance(value, tp) or (tp is not bool and isinstance(value, bool))):
+        raise ValueError(f"config field {where!r}: expected {tp.__name__}, got {value!r}")
     return value
 
 
@@ -153,6 +185,10 @@ class FrontEndConfig(_JsonMixin):
     # channels and repeats the gray image.
     grayscale: Literal["sum", "repeat"] = "sum"
     batch_norm: bool = False  # torchvision's plain vgg16 has none; True = vgg16_bn-style layers
+    # How the face enters conv1_1: "fixed" subtracts and divides by ImageNet's grey mean and std
+    # (what ImageNet weights expect); "face" standardises each face to mean 0, std 1, so a darker,
+    # flatter or brighter camera gives the same input (as CLSTMConfig.input_norm="frame").
+    input_norm: Literal["fixed", "face"] = "fixed"
 
 
 @dataclass(frozen=True)

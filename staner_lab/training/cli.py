@@ -12,7 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-from staner_lab.config import PRESETS, VARIANTS, PreprocessConfig, TrainConfig, ablation_config, train_preset
+from staner_lab.config import (
+    PRESETS,
+    VARIANTS,
+    PreprocessConfig,
+    TrainConfig,
+    ablation_config,
+    train_preset,
+    with_settings,
+)
 
 __all__ = ["add_training_parsers"]
 
@@ -86,6 +94,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "(loss) (default: the preset's, none)")
     g.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
                    help="train towards 1 - EPS on the true class and EPS/K on each class (default: the preset's, 0)")
+    g.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="settings",
+                   help="any other config field, by its dotted path (repeatable): model fields as in the "
+                        "checkpoint's config (sgaer.frontend.input_norm=face, tler.clstm.hidden_size=128, "
+                        "inputs.frames=12), training fields under train. (train.weight_decay=0); applied "
+                        "after the options above and checked like them")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.add_argument("--no-amp", action="store_true", help="no autocast on CUDA")
@@ -113,7 +126,7 @@ def _train_config(args) -> TrainConfig:
     if drop is None:
         drop = base.lr_drop_epoch if args.epochs > base.lr_drop_epoch else max(1, (2 * args.epochs) // 3)
     batch = base.batch_size if args.batch_size is None else args.batch_size  # 0 is refused, not the default
-    return dataclasses.replace(base, epochs=args.epochs, batch_size=batch, lr=lr,
+    cfg = dataclasses.replace(base, epochs=args.epochs, batch_size=batch, lr=lr,
                                lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
                                flip=not args.no_flip, seed=args.seed,
                                vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
@@ -126,6 +139,8 @@ def _train_config(args) -> TrainConfig:
                                clip=args.clip or base.clip,
                                label_smoothing=base.label_smoothing if args.label_smoothing is None
                                else args.label_smoothing)
+    train_settings = {k.removeprefix("train."): v for k, v in _settings(args).items() if k.startswith("train.")}
+    return with_settings(cfg, train_settings) if train_settings else cfg
 
 
 def _load_data(args, config):
@@ -156,7 +171,21 @@ def _model_config(args, class_names=None, variant="STANER"):
             cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, face_size=args.face_size))
         except ValueError as exc:
             raise ValueError(f"--face-size {args.face_size}: {exc}") from None
+    model_settings = {k: v for k, v in _settings(args).items() if not k.startswith("train.")}
+    if model_settings:
+        cfg = with_settings(cfg, model_settings)
     return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
+
+
+def _settings(args) -> dict[str, str]:
+    """``--set FIELD=VALUE`` options as {dotted path: text}."""
+    out = {}
+    for item in getattr(args, "settings", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item}: give FIELD=VALUE, e.g. --set sgaer.dropout=0.4")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _device(args) -> str:
