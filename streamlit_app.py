@@ -37,7 +37,7 @@ from staner_lab.app import (
 )
 from staner_lab.config import InputConfig, PreprocessConfig, preset
 from staner_lab.data.dataset import batch_tensors
-from staner_lab.data.shipped import shipped_checkpoint
+from staner_lab.data.shipped import SHIPPED_MODEL_NOTE, shipped_checkpoint
 from staner_lab.explain import inspection
 from staner_lab.training import health
 from staner_lab.training.checkpoint import CheckpointError, load_model
@@ -242,6 +242,7 @@ def checkpoint_selector_ui(roots) -> tuple[Path | None, str | None]:
                                   help="model.pt or last.pt of a run folder from staner-lab train / cv, or the "
                                        "classroom model trained in this app")
     if choice == SHIPPED:
+        st.sidebar.caption(SHIPPED_MODEL_NOTE)
         try:
             return shipped_checkpoint(), None
         except FileNotFoundError:

@@ -59,3 +59,12 @@ def test_validate_run_dir_and_listings(roots, tmp_path):
     assert run / "fold_0" / "last.pt" in paths.list_checkpoints(roots)
     assert all(not p.name.startswith(".") for p in paths.list_checkpoints(roots))
     assert run in paths.list_run_dirs(roots)
+
+
+def test_the_app_and_readme_say_the_same_about_the_shipped_model():
+    from pathlib import Path
+
+    from staner_lab.data.shipped import DATA_SAMPLES, SHIPPED_MODEL_NOTE
+
+    readme = (Path(DATA_SAMPLES).parent / "README.md").read_text()
+    assert SHIPPED_MODEL_NOTE in readme.replace("\n", " ")
