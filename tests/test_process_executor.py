@@ -134,3 +134,45 @@ def test_cv_runs_side_by_side_by_default_and_shows_each_epoch(tmp_path, capsys):
         assert "6/6" in captured.err  # the bar reached every epoch of both runs
     else:
         assert res["executor"] == "local"
+
+
+def test_a_killed_cv_leaves_no_run_training_in_the_background(tmp_path):
+    """SIGKILL of `staner-lab cv` (no cleanup runs in it): each run's process notices its parent is gone
+    and ends within seconds; the checkpoint it wrote stays for --resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_ckplus(generate_dataset(4, seed=3, frames=3, size=64, emotions=CLASSES, noise=0.3), tmp_path / "data")
+    run = tmp_path / "run"
+    cv = subprocess.Popen([sys.executable, "-m", "staner_lab.cli", "cv", "--data", str(tmp_path / "data"),
+                           "--cache", str(tmp_path / "cache"), "--folds", "2", "--epochs", "500", "--batch-size", "4",
+                           "--out", str(run), "--no-progress", "--executor", "processes", "--processes", "2"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not all((run / f"fold_{k}" / "last.pt").is_file() for k in (0, 1)):
+            assert time.monotonic() < deadline and cv.poll() is None, "the runs never wrote a checkpoint"
+            time.sleep(0.2)
+        pids = [json.loads((run / f"fold_{k}" / "attempts.json").read_text())[0]["pid"] for k in (0, 1)]
+        assert cv.pid not in pids and os.getpid() not in pids
+    finally:
+        cv.send_signal(signal.SIGKILL)
+        cv.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] != "Z"  # a zombie has ended
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"run processes {left} kept training after their cv was killed"
+    assert all((run / f"fold_{k}" / "last.pt").is_file() for k in (0, 1))

@@ -25,6 +25,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -170,9 +171,22 @@ class LocalExecutor:
         return results
 
 
+def _end_with_parent(parent: int, every: float = 0.5) -> None:
+    """End this process as soon as ``parent`` is gone: a ``cv`` that is killed (SIGTERM, or SIGKILL,
+    which runs no cleanup) leaves no run training on in the background. What was written stays, so
+    ``--resume`` continues from the last epoch."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def _process_main(run: FoldRun, samples: Sequence[Sample], threads: int, device: str, amp: bool, resume: bool,
-                  workers: int, errors) -> None:
+                  workers: int, errors, parent: int) -> None:
     """The body of one run's process: its result is the fold's result.json; a failure goes to ``errors``."""
+    _end_with_parent(parent)
     torch.set_num_threads(threads)
     try:
         run_attempt(run, samples, device, amp, resume, progress=False, workers=workers)
@@ -231,7 +245,8 @@ class ProcessExecutor:
                     i = waiting.pop(0)
                     receive, send = ctx.Pipe(duplex=False)  # one pipe per run: no lock a killed process holds
                     process = ctx.Process(target=_process_main, name=f"staner-run-{i}",
-                                          args=(runs[i], data, self.threads, device, amp, resume, workers, send))
+                                          args=(runs[i], data, self.threads, device, amp, resume, workers, send,
+                                                os.getpid()))
                     process.start()
                     send.close()
                     running[i] = (process, receive)
