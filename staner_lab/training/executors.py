@@ -184,9 +184,11 @@ def _end_with_parent(parent: int, every: float = 0.5) -> None:
 
 
 def _process_main(run: FoldRun, samples: Sequence[Sample], threads: int, device: str, amp: bool, resume: bool,
-                  workers: int, errors, parent: int) -> None:
-    """The body of one run's process: its result is the fold's result.json; a failure goes to ``errors``."""
-    _end_with_parent(parent)
+                  workers: int, errors, parent: int | None = None) -> None:
+    """The body of one run's process: its result is the fold's result.json; a failure goes to ``errors``;
+    it ends with ``parent`` (the executor's process) when given."""
+    if parent is not None:
+        _end_with_parent(parent)
     torch.set_num_threads(threads)
     try:
         run_attempt(run, samples, device, amp, resume, progress=False, workers=workers)
