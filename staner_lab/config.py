@@ -185,10 +185,6 @@ class FrontEndConfig(_JsonMixin):
     # channels and repeats the gray image.
     grayscale: Literal["sum", "repeat"] = "sum"
     batch_norm: bool = False  # torchvision's plain vgg16 has none; True = vgg16_bn-style layers
-    # How the face enters conv1_1: "fixed" subtracts and divides by ImageNet's grey mean and std
-    # (what ImageNet weights expect); "face" standardises each face to mean 0, std 1, so a darker,
-    # flatter or brighter camera gives the same input (as CLSTMConfig.input_norm="frame").
-    input_norm: Literal["fixed", "face"] = "fixed"
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,7 @@ class VGGFrontEnd(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.config.input_norm == "face":  # each face to mean 0, std 1 (a camera's gain and offset cancel)
-            mean, std = x.mean(dim=(1, 2, 3), keepdim=True), x.std(dim=(1, 2, 3), keepdim=True)
-            x = (x - mean) / (std + 1e-3)
-        else:
-            x = (x - GRAY_MEAN) / GRAY_STD
+        x = (x - GRAY_MEAN) / GRAY_STD
         if self.config.grayscale == "repeat":
             x = x.expand(-1, 3, -1, -1)  # (B, 3, S, S)
         return self.features(x)

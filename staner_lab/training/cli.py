@@ -96,7 +96,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="train towards 1 - EPS on the true class and EPS/K on each class (default: the preset's, 0)")
     g.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="settings",
                    help="any other config field, by its dotted path (repeatable): model fields as in the "
-                        "checkpoint's config (sgaer.frontend.input_norm=face, tler.clstm.hidden_size=128, "
+                        "checkpoint's config (sgaer.dropout=0.4, tler.clstm.hidden_size=128, "
                         "inputs.frames=12), training fields under train. (train.weight_decay=0); applied "
                         "after the options above and checked like them")
     g.add_argument("--seed", type=int, default=0)
