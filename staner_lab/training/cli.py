@@ -378,7 +378,7 @@ def _evaluate(args) -> int:
             raise ValueError("--checkpoint needs --data DIR: the sequences to evaluate it on")
         answers, what = _checkpoint_answers(args), {"checkpoint": str(args.checkpoint), "data": str(args.data)}
         title = f"{args.checkpoint.name} on {args.data.name}"
-    out = args.out if args.out is not None else None
+    out = args.out
     if out is not None:
         report = write_report(out, answers, title, what)
     else:
