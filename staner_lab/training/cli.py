@@ -365,7 +365,7 @@ def _health(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from staner_lab.training.report import answers_from_run, format_report, write_report
+    from staner_lab.training.report import answer_report, answers_from_run, format_report, write_report
 
     if args.run is not None:
         if args.data is not None:
@@ -378,16 +378,10 @@ def _evaluate(args) -> int:
             raise ValueError("--checkpoint needs --data DIR: the sequences to evaluate it on")
         answers, what = _checkpoint_answers(args), {"checkpoint": str(args.checkpoint), "data": str(args.data)}
         title = f"{args.checkpoint.name} on {args.data.name}"
-    out = args.out
-    if out is not None:
-        report = write_report(out, answers, title, what)
-    else:
-        from staner_lab.training.report import answer_report
-
-        report = {**what, **answer_report(answers)}
+    report = write_report(args.out, answers, title, what) if args.out else {**what, **answer_report(answers)}
     print(json.dumps(report, indent=1) if args.json else format_report(report))
-    if out is not None and not args.json:
-        print(f"\nreport.json, reliability.png and confusion.png -> {out}")
+    if args.out and not args.json:
+        print(f"\nreport.json, reliability.png and confusion.png -> {args.out}")
     return 0
 
 

@@ -125,30 +125,35 @@ def _epochs_logged(run: FoldRun) -> int:
 
 class _GridProgress:
     """One progress bar over the epochs of the runs that train in other processes: each run writes its
-    fold's metrics.csv after every epoch, and the bar counts the rows (no channel a dead process could
-    block). Disabled, it prints nothing."""
+    fold's metrics.csv after every epoch, and the bar counts the rows of the running ones (no channel a
+    dead process could block). Disabled, it prints and reads nothing."""
 
     def __init__(self, runs: Sequence[FoldRun], processes: int, threads: int, enabled: bool) -> None:
         from tqdm.auto import tqdm
 
-        self.runs, self.enabled, self.done = list(runs), enabled, -1
-        self.bar = tqdm(total=sum(r.train_cfg.epochs for r in self.runs), unit="epoch", disable=not enabled,
-                        desc=f"{len(self.runs)} runs, {min(processes, len(self.runs))} at a time")
-        self.write(f"processes: {len(self.runs)} runs, {min(processes, len(self.runs))} at a time, {threads} torch "
+        self.enabled = enabled
+        # epochs done per run (a resumed run starts from its last epoch); only running runs are re-read
+        self.epochs = {r.fold_dir: _epochs_logged(r) for r in runs} if enabled else {}
+        self.bar = tqdm(total=sum(r.train_cfg.epochs for r in runs), initial=sum(self.epochs.values()),
+                        unit="epoch", disable=not enabled,
+                        desc=f"{len(runs)} runs, {min(processes, len(runs))} at a time")
+        self.write(f"processes: {len(runs)} runs, {min(processes, len(runs))} at a time, {threads} torch "
                    "thread(s) each")
 
     def write(self, line: str) -> None:
         if self.enabled:
             self.bar.write(line)
 
-    def update(self, running: Sequence[FoldRun]) -> None:
+    def update(self, running: Sequence[FoldRun], ended: Sequence[FoldRun] = ()) -> None:
+        """Re-read the running runs and those that just ``ended``; redraw when a count moved."""
         if not self.enabled:
             return
-        done = sum(_epochs_logged(r) for r in self.runs)
-        if done != self.done:
-            self.done = done
-            self.bar.n = done
-            self.bar.set_postfix_str(", ".join(f"{r.label} epoch {_epochs_logged(r)}/{r.train_cfg.epochs}"
+        before = sum(self.epochs.values())
+        for r in (*running, *ended):
+            self.epochs[r.fold_dir] = _epochs_logged(r)
+        if sum(self.epochs.values()) != before:
+            self.bar.n = sum(self.epochs.values())
+            self.bar.set_postfix_str(", ".join(f"{r.label} epoch {self.epochs[r.fold_dir]}/{r.train_cfg.epochs}"
                                                for r in running), refresh=False)
             self.bar.refresh()
 
@@ -255,7 +260,8 @@ class ProcessExecutor:
                 # wake on a run's end, or every second to count the epochs of the running ones
                 ended = multiprocessing.connection.wait([p.sentinel for p, _ in running.values()],
                                                         timeout=1.0 if progress else None)
-                for i in [i for i, (p, _) in running.items() if p.sentinel in ended]:
+                just_ended = [i for i, (p, _) in running.items() if p.sentinel in ended]
+                for i in just_ended:
                     process, receive = running.pop(i)
                     process.join()
                     error = _received(receive)
@@ -267,7 +273,7 @@ class ProcessExecutor:
                     else:
                         bar.write(f"{runs[i].label}: accuracy "  # type: ignore[index]
                                   f"{results[i]['accuracy']:.4f}")
-                bar.update([runs[i] for i in running])
+                bar.update([runs[i] for i in running], [runs[i] for i in just_ended])
         finally:  # Ctrl-C or an error here: no run keeps training in the background
             for process, _ in running.values():
                 process.terminate()

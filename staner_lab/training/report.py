@@ -128,18 +128,17 @@ def _clean(x: float) -> float | None:
 def answer_report(answers: Answers) -> dict[str, Any]:
     """The figures of :mod:`staner_lab.training.report` as a JSON-ready dict."""
     K, y = len(answers.class_names), answers.labels
-    branches = {}
+    branches, matrices = {}, {}
     for key, P in answers.P.items():
-        cm = confusion_matrix(y, P.argmax(axis=1), K)
+        matrices[key] = cm = confusion_matrix(y, P.argmax(axis=1), K)
         branches[key] = {"name": BRANCH_NAMES[key],
                          **{k: _clean(v) for k, v in confidence_report(P, y).items()},
                          "per_class_recall": dict(zip(answers.class_names, map(_clean, per_class_recall(cm))))}
-    cm = confusion_matrix(y, answers.P["P"].argmax(axis=1), K)
+    fused = matrices["P"]  # the decision's own figures, also at the top level
     return {"sequences": len(y), "class_names": list(answers.class_names),
             "class_counts": dict(zip(answers.class_names, np.bincount(y, minlength=K).tolist())),
-            "accuracy": accuracy_from_confusion(cm),
-            "per_class_recall": dict(zip(answers.class_names, map(_clean, per_class_recall(cm)))),
-            "confusion_matrix": cm.tolist(), "branches": branches}
+            "accuracy": accuracy_from_confusion(fused), "per_class_recall": branches["P"]["per_class_recall"],
+            "confusion_matrix": fused.tolist(), "branches": branches}
 
 
 def branch_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
