@@ -47,7 +47,7 @@ from staner_lab.config import (
 )
 from staner_lab.data.dataset import collate, load_samples, to_item
 from staner_lab.training.checkpoint import load_model
-from staner_lab.training.protocol import cross_validate
+from staner_lab.training.protocol import RunOptions, cross_validate
 
 
 def _oracle_map(mask: np.ndarray, cells: int) -> np.ndarray:
@@ -136,7 +136,7 @@ def main() -> None:
     t0 = time.perf_counter()
     folds = []
     with tempfile.TemporaryDirectory() as tmp:
-        res = cross_validate(samples, class_names, cfg, train, args.folds, tmp, progress=False, figures=False)
+        res = cross_validate(samples, class_names, cfg, train, args.folds, tmp, RunOptions(progress=False), figures=False)
         for k, fold in enumerate(res["folds"]):
             model = load_model(Path(tmp) / f"fold_{k}" / "last.pt")
             test = [s for s in samples if s.subject in set(fold["test_subjects"])]

@@ -27,7 +27,7 @@ import torch
 from staner_lab.config import TrainConfig, preset
 from staner_lab.data.records import Sample
 from staner_lab.training.executors import RayExecutor, start_local_ray
-from staner_lab.training.protocol import ablate
+from staner_lab.training.protocol import RunOptions, ablate
 
 
 def random_samples(n_subjects: int) -> list[Sample]:
@@ -66,7 +66,7 @@ def main() -> None:
     out = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2), "ray": ray.__version__,
            "grid": f"{len(args.variants)} variants x {len(args.seeds)} seeds x {args.folds} folds = {tasks} runs, "
                    f"{args.epochs} epochs, {len(samples)} sequences", "results": []}
-    kw = {"variants": args.variants, "seeds": args.seeds, "progress": False, "data": "random"}
+    kw = {"variants": args.variants, "seeds": args.seeds, "options": RunOptions(progress=False), "data": "random"}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         ablate(samples, classes, cfg, tc, args.folds, Path(tmp) / "local", **kw)

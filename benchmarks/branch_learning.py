@@ -44,7 +44,7 @@ from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples, 
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.health import dead_regions, health_report
 from staner_lab.training.loop import predict
-from staner_lab.training.protocol import cross_validate
+from staner_lab.training.protocol import RunOptions, cross_validate
 
 
 def main() -> None:
@@ -102,7 +102,7 @@ def main() -> None:
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             res = cross_validate(samples, class_names, cfg, dataclasses.replace(train, seed=seed), args.folds,
-                                 tmp, progress=False, figures=False)
+                                 tmp, RunOptions(progress=False), figures=False)
             for k, fold in enumerate(res["folds"]):
                 accs.append(fold["accuracy"])
                 pooled += np.asarray(fold["confusion_matrix"])

@@ -34,9 +34,9 @@ from set_values import parse_value
 from staner_lab.config import PreprocessConfig, SGAERConfig, ablation_config, preset, train_preset
 from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples
 from staner_lab.data.splits import subject_kfold
+from staner_lab.training.fold import seeded_model
 from staner_lab.training.health import health_report
 from staner_lab.training.loop import fit
-from staner_lab.training.protocol import seeded_model
 
 
 def main() -> None:

@@ -103,3 +103,16 @@ def test_read_run_over_several_seeds(tmp_path):
                                         "predicted": "b", "P": "0.7"} for s in ("0", "1")]
     seed1 = runs.read_run_folder(run / "seed_1")
     assert seed1.confusion.sum() == 10 and [w["fold"] for w in runs.misclassified(seed1)] == ["1"]
+
+
+def test_run_folder_of_a_checkpoint(tmp_path):
+    """The Evaluation view follows the selected checkpoint: RUN/model.pt and RUN/fold_K/last.pt -> RUN."""
+    run = write_cv_run(tmp_path / "cv")
+    assert runs.run_folder_of(run / "fold_1" / "last.pt") == run
+    assert runs.run_folder_of(run / "model.pt") == run
+    ablation = tmp_path / "table"
+    (ablation / "C1" / "fold_0").mkdir(parents=True)
+    (ablation / "table1.csv").write_text("method\n")
+    assert runs.run_folder_of(ablation / "C1" / "model.pt") == ablation
+    assert runs.run_folder_of(tmp_path / "loose" / "model.pt") is None  # no results beside it
+    assert runs.run_folder_of(None) is None

@@ -329,7 +329,7 @@ def test_cli_flags_set_augment_and_class_balance():
 
 
 def test_run_fold_builds_the_training_set_with_the_options(monkeypatch, tmp_path):
-    from staner_lab.training import protocol
+    from staner_lab.training import fold
 
     seen = []
 
@@ -340,8 +340,9 @@ def test_run_fold_builds_the_training_set_with_the_options(monkeypatch, tmp_path
         seen.append(kwargs)
         raise Stop
 
-    monkeypatch.setattr(protocol, "StanerDataset", fake_dataset)
+    monkeypatch.setattr(fold, "StanerDataset", fake_dataset)
     cfg = dataclasses.replace(TrainConfig(), augment=BOTH, class_balance="sampler")
     with pytest.raises(Stop):
-        protocol.run_fold([random_sample(0)], [0], [], None, cfg, tmp_path, "cpu", False, False, False)
+        fold.run_fold(fold.FoldRun("STANER", 0, 0, 1, None, cfg, np.array([0]), np.array([], int), tmp_path),
+                      [random_sample(0)], fold.RunOptions(amp=False, progress=False))
     assert seen[0]["augment"] == BOTH and seen[0]["class_balance"] == "sampler"

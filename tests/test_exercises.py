@@ -489,7 +489,7 @@ def c2_c3_data():
     from staner_lab.config import preset
     from staner_lab.data.shipped import load_shipped_samples
     from staner_lab.teaching.notebook import subset_subjects
-    from staner_lab.training.protocol import holdout_split
+    from staner_lab.training.fold import holdout_split
 
     samples, class_names = load_shipped_samples(preset("classroom").inputs)
     samples = subset_subjects(samples, 4)

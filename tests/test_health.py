@@ -317,7 +317,7 @@ def test_forget_bias_is_set_in_the_f_rows_only():
 
 
 def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tmp_path, shipped_samples):
-    from staner_lab.training.protocol import run_fold
+    from staner_lab.training.fold import FoldRun, RunOptions, run_fold
 
     samples = shipped_samples
     subjects = sorted({s.subject for s in samples})
@@ -325,7 +325,8 @@ def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tm
     train_idx = [i for i, s in enumerate(samples) if s.subject not in subjects[:2]]
     cfg = ablation_config(preset("classroom"), "C2")
     train = dataclasses.replace(train_preset("classroom"), epochs=4, lr_drop_epoch=3, seed=0, select_fraction=0.25)
-    res = run_fold(samples, train_idx, test_idx, cfg, train, tmp_path, "cpu", False, False, False)
+    res = run_fold(FoldRun(cfg.variant, 0, 0, 1, cfg, train, np.array(train_idx), np.array(test_idx), tmp_path), samples,
+                   RunOptions(amp=False, progress=False))
     chosen = set(res["selection_subjects"])
     assert chosen and not chosen & set(subjects[:2])  # never the test fold
     assert chosen < {samples[i].subject for i in train_idx}
@@ -392,8 +393,8 @@ def test_choose_alpha_weighs_confidence_where_accuracy_ties():
 
 
 def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subjects(tmp_path, shipped_samples):
+    from staner_lab.training.fold import FoldRun, RunOptions, run_fold
     from staner_lab.training.fusion import choose_alpha
-    from staner_lab.training.protocol import run_fold
 
     samples = shipped_samples
     subjects = sorted({s.subject for s in samples})
@@ -402,7 +403,8 @@ def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subj
     cfg = preset("classroom")
     train = dataclasses.replace(train_preset("classroom"), epochs=2, lr_drop_epoch=1, seed=0, select_fraction=0.25,
                                 select_alpha=True)
-    res = run_fold(samples, train_idx, test_idx, cfg, train, tmp_path, "cpu", False, False, False)
+    res = run_fold(FoldRun(cfg.variant, 0, 0, 1, cfg, train, np.array(train_idx), np.array(test_idx), tmp_path), samples,
+                   RunOptions(amp=False, progress=False))
     model = STANER(cfg)
     model.load_state_dict(load_checkpoint(tmp_path / "best.pt")["model"])
     chosen = [samples[i] for i in train_idx if samples[i].subject in set(res["selection_subjects"])]

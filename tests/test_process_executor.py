@@ -20,13 +20,13 @@ from staner_lab.cli import main
 from staner_lab.config import preset
 from staner_lab.data.synthetic import generate_dataset, write_ckplus
 from staner_lab.training.executors import ProcessExecutor
-from staner_lab.training.protocol import ablate, cross_validate
+from staner_lab.training.protocol import RunOptions, ablate, cross_validate
 
 
 def test_processes_write_the_local_executors_files(one_thread, tmp_path):
     """ablate over 2 variants x 2 folds in 2 worker processes: same files, tables, weights, predictions."""
     samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
-    kw = {"variants": ["C1", "C3"], "progress": False, "data": "tiny"}
+    kw = {"variants": ["C1", "C3"], "options": RunOptions(progress=False), "data": "tiny"}
     local, pool = tmp_path / "local", tmp_path / "processes"
     ablate(samples, CLASSES, cfg, tiny_train_cfg(2), 2, local, **kw)
     ablate(samples, CLASSES, cfg, tiny_train_cfg(2), 2, pool, executor=ProcessExecutor(processes=2, threads=1), **kw)
@@ -53,7 +53,7 @@ def test_a_failed_run_leaves_the_others_finished_and_resume_completes_it(one_thr
     (run / "fold_2").write_text("not a folder")  # fold 3's folder cannot be made: that run fails
     executor = ProcessExecutor(processes=2, threads=1)
     with pytest.raises(RuntimeError) as err:
-        cross_validate(samples, CLASSES, cfg, tiny_train_cfg(1), 3, run, progress=False, resume=True, executor=executor)
+        cross_validate(samples, CLASSES, cfg, tiny_train_cfg(1), 3, run, RunOptions(progress=False, resume=True), executor=executor)
     message = str(err.value)
     assert message.startswith("1 run(s) failed") and "fold 3/3" in message and "FileExistsError" in message
     assert "rerun with --resume" in message
@@ -62,7 +62,7 @@ def test_a_failed_run_leaves_the_others_finished_and_resume_completes_it(one_thr
     kept = {k: (run / f"fold_{k}" / "result.json").stat().st_mtime_ns for k in (0, 1)}
 
     (run / "fold_2").unlink()  # the cause fixed; --resume runs only the missing fold
-    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(1), 3, run, progress=False, resume=True, executor=executor)
+    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(1), 3, run, RunOptions(progress=False, resume=True), executor=executor)
     assert len(res["folds"]) == 3 and res["executor"] == "processes"
     assert {k: (run / f"fold_{k}" / "result.json").stat().st_mtime_ns for k in (0, 1)} == kept
 
@@ -87,7 +87,7 @@ def test_cv_with_executor_processes_on_the_command_line(tmp_path, capsys):
     assert main([*bad, "--executor", "processes", "--processes", "0"]) == 2
     assert "--processes 0: give at least 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--processes and --cpus-per-run must be at least 1"):
-        ProcessExecutor(processes=2, threads=0).run([object()], [], "cpu", False, False, False)
+        ProcessExecutor(processes=2, threads=0).run([object()], [], RunOptions(progress=False))
 
 
 def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same_weights(one_thread, tmp_path):
@@ -96,12 +96,12 @@ def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same
     samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
     epochs = 4
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, progress=False, figures=False)
+    cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, RunOptions(progress=False), figures=False)
     fold = killed / "fold_0"
     killer, hit = kill_after_first_checkpoint(fold)
     executor = ProcessExecutor(processes=2, threads=1)
     with pytest.raises(RuntimeError, match=r"failed .* rerun with --resume") as err:
-        cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
+        cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, RunOptions(progress=False), figures=False,
                        executor=executor)
     killer.join()
     assert "pid" in hit and hit["pid"] != os.getpid(), "fold 0 never wrote a checkpoint"
@@ -109,8 +109,8 @@ def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same
     assert "killed by SIGKILL" in str(err.value)
     assert (killed / "fold_1" / "result.json").is_file() and not (fold / "result.json").is_file()
 
-    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
-                         resume=True, executor=executor)
+    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, RunOptions(progress=False, resume=True), figures=False,
+                         executor=executor)
     attempts = json.loads((fold / "attempts.json").read_text())
     assert len(attempts) == 2 and 1 <= attempts[1]["start_epoch"] < epochs, attempts  # resumed mid-run
     for k in (0, 1):

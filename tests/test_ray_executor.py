@@ -21,7 +21,7 @@ from staner_lab.cli import main
 from staner_lab.config import preset
 from staner_lab.data.synthetic import generate_dataset, write_ckplus
 from staner_lab.training.executors import RayExecutor, start_local_ray
-from staner_lab.training.protocol import ablate, cross_validate
+from staner_lab.training.protocol import RunOptions, ablate, cross_validate
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def local_ray():
 def test_ray_grid_writes_the_local_executors_files(local_ray, one_thread, tmp_path):
     """ablate over 2 variants x 2 seeds x 2 folds: 8 Ray tasks; same files, tables, intervals, weights."""
     samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
-    kw = {"variants": ["C1", "C3"], "progress": False, "seeds": [0, 1], "data": "tiny"}
+    kw = {"variants": ["C1", "C3"], "options": RunOptions(progress=False), "seeds": [0, 1], "data": "tiny"}
     local, remote = tmp_path / "local", tmp_path / "ray"
     ablate(samples, CLASSES, cfg, tiny_train_cfg(1), 2, local, **kw)
     ablate(samples, CLASSES, cfg, tiny_train_cfg(1), 2, remote, executor=RayExecutor(cpus_per_run=1), **kw)
@@ -60,11 +60,11 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_weights(local_ray, one
     samples, cfg = tiny_samples(), preset("classroom", class_names=CLASSES)
     epochs = 4
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, progress=False, figures=False)
+    cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, straight, RunOptions(progress=False), figures=False)
 
     fold = killed / "fold_0"
     killer, hit = kill_after_first_checkpoint(fold)  # the Ray worker process running fold 0
-    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
+    res = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, RunOptions(progress=False), figures=False,
                          executor=RayExecutor(cpus_per_run=1, max_retries=2))
     killer.join()
     assert "pid" in hit, "fold 0 never wrote a checkpoint"
@@ -79,8 +79,8 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_weights(local_ray, one
     assert res["folds"] == first["folds"] and res["accuracy_mean"] == first["accuracy_mean"]
     # --resume on the driver: every run finished, no task is started, nothing rewritten
     stamps = {p: p.stat().st_mtime_ns for p in killed.rglob("fold_*/*")}
-    again = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, progress=False, figures=False,
-                           resume=True, executor=RayExecutor(cpus_per_run=1))
+    again = cross_validate(samples, CLASSES, cfg, tiny_train_cfg(epochs), 2, killed, RunOptions(progress=False, resume=True), figures=False,
+                           executor=RayExecutor(cpus_per_run=1))
     assert again["folds"] == res["folds"]
     assert stamps == {p: p.stat().st_mtime_ns for p in killed.rglob("fold_*/*")}
 
@@ -106,7 +106,7 @@ def test_executor_options_are_checked(tmp_path, capsys, monkeypatch):
     assert main([*args, "--executor", "ray", "--device", "cuda:1"]) == 2
     assert "use auto, cpu or cuda" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cpus-per-run"):
-        RayExecutor(cpus_per_run=0).run([object()], [], "cpu", False, False, False)
+        RayExecutor(cpus_per_run=0).run([object()], [], RunOptions(progress=False))
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed: a clear error, before any data is read
     assert main([*args, "--executor", "ray"]) == 2
     assert "pip install -e '.[cluster]'" in capsys.readouterr().err

@@ -20,8 +20,8 @@ from staner_lab.data.shipped import shipped_checkpoint
 from staner_lab.data.synthetic import generate_dataset, write_ckplus
 from staner_lab.models import STANER
 from staner_lab.training.checkpoint import load_checkpoint
+from staner_lab.training.fold import holdout_split
 from staner_lab.training.loop import fit, lr_at
-from staner_lab.training.protocol import holdout_split
 
 CLASSES = ("anger", "happy", "surprise")
 
@@ -339,7 +339,7 @@ def test_label_smoothing_trains_towards_softened_targets_and_is_checked(tiny, tm
 
 
 def test_init_starts_from_a_checkpoint_of_the_same_model_only(tiny, tmp_path, capsys):
-    from staner_lab.training.protocol import seeded_model
+    from staner_lab.training.fold import seeded_model
 
     first = tmp_path / "first"
     assert main(["train", *_common(tiny, first)]) == 0

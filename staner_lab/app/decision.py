@@ -14,7 +14,7 @@ import numpy as np
 from staner_lab.data.records import Sample
 from staner_lab.models.staner import STANER
 
-__all__ = ["branch_votes", "describe_decision", "sample_digest"]
+__all__ = ["branch_votes", "describe_decision", "frames_digest", "sample_digest"]
 
 
 def sample_digest(sample: Sample) -> str:
@@ -25,6 +25,11 @@ def sample_digest(sample: Sample) -> str:
         h.update(r.encode())
         h.update(np.ascontiguousarray(sample.regions[r]).tobytes())
     return h.hexdigest()[:16]
+
+
+def frames_digest(frames: np.ndarray) -> str:
+    """A short content hash of raw frames (the cache key of the frame-by-frame trace)."""
+    return hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest()[:16]
 
 
 def branch_votes(model: STANER, samples: Sequence[Sample], batch_size: int = 35) -> dict[str, dict[str, Any]]:

@@ -77,8 +77,8 @@ def train_classroom(samples: Sequence[Sample], class_names: Sequence[str], run_d
     from staner_lab.data.dataset import StanerDataset, make_loader
     from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, per_class_recall
     from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+    from staner_lab.training.fold import holdout_split
     from staner_lab.training.loop import atomic_write_text, fit, predict
-    from staner_lab.training.protocol import holdout_split
     from staner_lab.training.results import versions, write_predictions
 
     run_dir = Path(run_dir)

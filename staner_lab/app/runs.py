@@ -17,7 +17,7 @@ import numpy as np
 from staner_lab.app.paths import display_path
 from staner_lab.data.readers import natural_key
 
-__all__ = ["RunFolder", "RunFolderError", "misclassified", "read_run_folder", "run_answers"]
+__all__ = ["RunFolder", "RunFolderError", "misclassified", "read_run_folder", "run_answers", "run_folder_of"]
 
 
 class RunFolderError(ValueError):
@@ -166,6 +166,17 @@ def read_run_folder(path: str | os.PathLike[str], expect_classes: Sequence[str] 
     if not kwargs:
         raise RunFolderError(f"{display_path(path)}: no results.json, metrics.csv or table1.csv")
     return RunFolder(path=path, **kwargs)
+
+
+def run_folder_of(checkpoint: Path | None) -> Path | None:
+    """The run folder a checkpoint was written into: its own folder (``RUN/model.pt``) or the one above
+    (``RUN/fold_K/last.pt``), whichever holds results.json or table1.csv; None when neither does."""
+    if checkpoint is None:
+        return None
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        if (folder / "results.json").is_file() or (folder / "table1.csv").is_file():
+            return folder
+    return None
 
 
 def run_answers(run: RunFolder):

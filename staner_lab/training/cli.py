@@ -267,9 +267,16 @@ def _check_init(args, cfg) -> None:
     """--init's checkpoint must fit the model before any run starts."""
     if args.init is not None:
         from staner_lab.models import STANER
-        from staner_lab.training.protocol import start_from
+        from staner_lab.training.fold import start_from
 
         start_from(STANER(cfg), args.init)
+
+
+def _run_options(args, device: str):
+    from staner_lab.training.fold import RunOptions
+
+    return RunOptions(device=device, amp=not args.no_amp, resume=args.resume, overwrite=args.overwrite,
+                      progress=not args.no_progress, workers=args.workers)
 
 
 def _train(args) -> int:
@@ -278,9 +285,8 @@ def _train(args) -> int:
     samples, class_names = _load_data(args, _model_config(args))
     cfg = _model_config(args, class_names, args.variant)
     _check_init(args, cfg)
-    res = train_run(samples, class_names, cfg, _train_config(args), args.out, _device(args), not args.no_amp,
-                    args.val_fraction, args.resume, args.overwrite, not args.no_progress, str(args.data),
-                    workers=args.workers)
+    res = train_run(samples, class_names, cfg, _train_config(args), args.out, _run_options(args, _device(args)),
+                    val_fraction=args.val_fraction, data=str(args.data))
     acc = res["held_out_accuracy"]
     print(f"trained {cfg.variant} ({cfg.preset}) -> {args.out / 'model.pt'}; "
           + (f"accuracy on {res['held_out_size']} held-out sequences ({len(res['held_out_subjects'])} subjects): "
@@ -296,9 +302,8 @@ def _cv(args) -> int:
     samples, class_names = _load_data(args, _model_config(args))
     cfg = _model_config(args, class_names, args.variant)
     _check_init(args, cfg)
-    res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out, device,
-                         not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data),
-                         workers=args.workers, seeds=args.seeds, executor=executor)
+    res = cross_validate(samples, class_names, cfg, _train_config(args), args.folds, args.out,
+                         _run_options(args, device), data=str(args.data), seeds=args.seeds, executor=executor)
     over = f" over {len(res['seeds'])} seeds x {args.folds} folds" if len(res["seeds"]) > 1 else ""
     report = json.loads((args.out / "report.json").read_text())
     print(format_report(report) + "\n")
@@ -316,9 +321,8 @@ def _ablate(args) -> int:
     base = _model_config(args, class_names)
     for variant in args.variants:
         _check_init(args, ablation_config(base, variant))
-    ablate(samples, class_names, base, _train_config(args), args.folds, args.out, args.variants, device,
-           not args.no_amp, args.resume, args.overwrite, not args.no_progress, str(args.data), workers=args.workers,
-           seeds=args.seeds, executor=executor)
+    ablate(samples, class_names, base, _train_config(args), args.folds, args.out, _run_options(args, device),
+           variants=args.variants, data=str(args.data), seeds=args.seeds, executor=executor)
     print((args.out / "table1.md").read_text())
     return 0
 

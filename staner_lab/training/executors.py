@@ -7,8 +7,9 @@
 - :class:`RayExecutor`: one Ray task per run, with ``cpus_per_run`` / ``gpus_per_run`` resources, on a
   local Ray instance or an existing cluster (``address``). Ray is optional (``pip install -e .[cluster]``).
 
-Both return the fold results in the order of the runs, and :mod:`staner_lab.training.protocol` writes
-the same files from them (results.json, metrics.csv, confusion, table1), so the two are interchangeable.
+Each is an :class:`Executor`: it returns the fold results in the order of the runs, and
+:mod:`staner_lab.training.protocol` writes the same files from them (results.json, metrics.csv,
+confusion, table1), so they are interchangeable. A run itself is :func:`staner_lab.training.fold.run_attempt`.
 
 Nothing is lost when a worker dies: a run writes ``fold_K/last.pt`` after every epoch into the run
 folder (which must be shared by every node), and a task always resumes from it, so Ray's retry of a
@@ -19,87 +20,32 @@ same weights. ``fold_K/attempts.json`` lists every attempt (process, host, first
 from __future__ import annotations
 
 import dataclasses
-import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import socket
 import threading
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 
-from staner_lab.atomic import atomic_write_text
-from staner_lab.config import StanerConfig, TrainConfig
 from staner_lab.data.records import Sample
 from staner_lab.device import resolve_device
+from staner_lab.training.fold import FoldRun, RunOptions, run_attempt
 
-__all__ = ["FoldRun", "LocalExecutor", "ProcessExecutor", "RayExecutor", "import_ray", "run_attempt",
-           "start_local_ray"]
-
-
-@dataclasses.dataclass(frozen=True)
-class FoldRun:
-    """One cell of the grid: train ``config`` on ``train_idx``, test on ``test_idx``, in ``fold_dir``."""
-
-    variant: str
-    seed: int
-    fold: int
-    folds: int
-    config: StanerConfig
-    train_cfg: TrainConfig  # its seed is ``seed``
-    train_idx: np.ndarray
-    test_idx: np.ndarray
-    fold_dir: Path
-    nested: bool = False  # several seeds: the label names the seed
-
-    @property
-    def label(self) -> str:
-        return f"[{self.variant}]" + (f" seed {self.seed}," if self.nested else "") + f" fold {self.fold + 1}/{self.folds}"
-
-    def finished(self) -> dict[str, Any] | None:
-        """The run's result.json when it has one."""
-        done = self.fold_dir / "result.json"
-        return json.loads(done.read_text()) if done.is_file() else None
+__all__ = ["Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor", "import_ray", "start_local_ray"]
 
 
-def _epochs_done(fold_dir: Path) -> int:
-    """Epochs in ``fold_dir/last.pt`` (0 without one); read memory-mapped, weights not copied."""
-    path = fold_dir / "last.pt"
-    if not path.is_file():
-        return 0
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["extra"]["epoch"]) + 1
-    except Exception:  # noqa: BLE001 - unreadable: the run itself reports it with the fix
-        return 0
+class Executor(Protocol):
+    """Who runs the grid: the fold results in the order of ``runs`` (each also in its fold's result.json)."""
 
+    name: str
 
-def _record_attempt(fold_dir: Path) -> None:
-    path = fold_dir / "attempts.json"
-    attempts = json.loads(path.read_text()) if path.is_file() else []
-    attempts.append({"pid": os.getpid(), "host": socket.gethostname(), "start_epoch": _epochs_done(fold_dir),
-                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    atomic_write_text(path, json.dumps(attempts, indent=1))
-
-
-def run_attempt(run: FoldRun, samples: Sequence[Sample], device: str, amp: bool, resume: bool, progress: bool,
-                workers: int = 0) -> dict[str, Any]:
-    """One attempt at ``run``: its result.json when resuming a finished run, else train (from
-    ``last.pt`` when resuming) and test, noting the attempt in ``fold_dir/attempts.json``."""
-    from staner_lab.training import protocol  # protocol imports this module
-
-    if resume and (done := run.finished()) is not None:
-        return done
-    run.fold_dir.mkdir(parents=True, exist_ok=True)
-    _record_attempt(run.fold_dir)
-    return protocol.run_fold(samples, run.train_idx, run.test_idx, run.config, run.train_cfg, run.fold_dir,
-                             device, amp, resume, progress, workers)
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:
+        ...
 
 
 def _unfinished(runs: Sequence[FoldRun], resume: bool, progress: bool) -> tuple[list[dict[str, Any] | None], list[int]]:
@@ -166,13 +112,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], device: str, amp: bool, resume: bool,
-            progress: bool, workers: int = 0) -> list[dict[str, Any]]:
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:
         results = []
         for run in runs:
-            if progress:
+            if options.progress:
                 print(f"{run.label}: {len(run.train_idx)} train, {len(run.test_idx)} test sequences")
-            results.append(run_attempt(run, samples, device, amp, resume, progress, workers))
+            results.append(run_attempt(run, samples, options))
         return results
 
 
@@ -188,15 +133,15 @@ def _end_with_parent(parent: int, every: float = 0.5) -> None:
     threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
-def _process_main(run: FoldRun, samples: Sequence[Sample], threads: int, device: str, amp: bool, resume: bool,
-                  workers: int, errors, parent: int | None = None) -> None:
+def _process_main(run: FoldRun, samples: Sequence[Sample], threads: int, options: RunOptions, errors,
+                  parent: int | None = None) -> None:
     """The body of one run's process: its result is the fold's result.json; a failure goes to ``errors``;
     it ends with ``parent`` (the executor's process) when given."""
     if parent is not None:
         _end_with_parent(parent)
     torch.set_num_threads(threads)
     try:
-        run_attempt(run, samples, device, amp, resume, progress=False, workers=workers)
+        run_attempt(run, samples, dataclasses.replace(options, progress=False))
     except BaseException as exc:
         errors.send(f"{type(exc).__name__}: {str(exc)[-300:]}")
         raise
@@ -234,32 +179,30 @@ class ProcessExecutor:
     threads: int = 1
     name: str = dataclasses.field(default="processes", init=False)
 
-    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], device: str, amp: bool, resume: bool,
-            progress: bool, workers: int = 0) -> list[dict[str, Any]]:
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:
         if self.processes < 1 or self.threads < 1:
             raise ValueError(f"--processes and --cpus-per-run must be at least 1, not {self.processes} and "
                              f"{self.threads}")
-        results, todo = _unfinished(runs, resume, progress)
+        results, todo = _unfinished(runs, options.resume, options.progress)
         if not todo:
             return results  # type: ignore[return-value]
         ctx = multiprocessing.get_context("spawn")
         data = list(samples)
         waiting, running, failed = list(todo), {}, []
-        bar = _GridProgress([runs[i] for i in todo], self.processes, self.threads, progress)
+        bar = _GridProgress([runs[i] for i in todo], self.processes, self.threads, options.progress)
         try:
             while waiting or running:
                 while waiting and len(running) < self.processes:
                     i = waiting.pop(0)
                     receive, send = ctx.Pipe(duplex=False)  # one pipe per run: no lock a killed process holds
                     process = ctx.Process(target=_process_main, name=f"staner-run-{i}",
-                                          args=(runs[i], data, self.threads, device, amp, resume, workers, send,
-                                                os.getpid()))
+                                          args=(runs[i], data, self.threads, options, send, os.getpid()))
                     process.start()
                     send.close()
                     running[i] = (process, receive)
                 # wake on a run's end, or every second to count the epochs of the running ones
                 ended = multiprocessing.connection.wait([p.sentinel for p, _ in running.values()],
-                                                        timeout=1.0 if progress else None)
+                                                        timeout=1.0 if options.progress else None)
                 just_ended = [i for i, (p, _) in running.items() if p.sentinel in ended]
                 for i in just_ended:
                     process, receive = running.pop(i)
@@ -285,14 +228,14 @@ class ProcessExecutor:
         return results  # type: ignore[return-value]
 
 
-def _ray_task(samples: Sequence[Sample], run: FoldRun, device: str, amp: bool, workers: int, threads: int,
+def _ray_task(samples: Sequence[Sample], run: FoldRun, options: RunOptions, threads: int,
               gpus: float) -> dict[str, Any]:
     """The body of one Ray task: always resumes, so a retry continues from the last checkpoint."""
     torch.set_num_threads(threads)  # the task's CPUs; also makes CPU results equal to a 1-thread local run
     # the samples' arrays are read-only views of Ray's shared object store; the loader only reads them
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-    device = "cpu" if device == "auto" and not gpus else str(resolve_device(device))  # no card reserved: CPU
-    return run_attempt(run, samples, device, amp, resume=True, progress=False, workers=workers)
+    device = "cpu" if options.device == "auto" and not gpus else str(resolve_device(options.device))  # no card: CPU
+    return run_attempt(run, samples, dataclasses.replace(options, device=device, resume=True, progress=False))
 
 
 def import_ray():
@@ -366,23 +309,22 @@ class RayExecutor:
             raise RuntimeError(f"--gpus-per-run {gpus:g}, but the Ray cluster has {have:g} GPU(s)")
         return gpus
 
-    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], device: str, amp: bool, resume: bool,
-            progress: bool, workers: int = 0) -> list[dict[str, Any]]:
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:
         ray = import_ray()
         if self.cpus_per_run <= 0:
             raise ValueError(f"--cpus-per-run must be above 0, not {self.cpus_per_run:g}")
-        results, todo = _unfinished(runs, resume, progress)
+        results, todo = _unfinished(runs, options.resume, options.progress)
         if not todo:
             return results  # type: ignore[return-value]
         started = self._connect(ray)
         try:
-            gpus = self._gpus(ray, device)
+            gpus = self._gpus(ray, options.device)
             task = ray.remote(_ray_task).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
                                                  max_retries=self.max_retries, retry_exceptions=True)
             data = ray.put(list(samples))
             threads = max(1, int(self.cpus_per_run))
-            pending = {task.remote(data, runs[i], device, amp, workers, threads, gpus): i for i in todo}
-            if progress:
+            pending = {task.remote(data, runs[i], options, threads, gpus): i for i in todo}
+            if options.progress:
                 print(f"ray: {len(pending)} runs submitted ({self.cpus_per_run:g} CPU, "
                       f"{gpus:g} GPU each; cluster {ray.cluster_resources()})")
             failed = []
@@ -394,7 +336,7 @@ class RayExecutor:
                 except ray.exceptions.RayError as exc:  # after max_retries; the other runs go on
                     failed.append(f"{runs[i].label} in {runs[i].fold_dir}: {type(exc).__name__}: {str(exc)[-300:]}")
                     continue
-                if progress:
+                if options.progress:
                     print(f"{runs[i].label}: accuracy {results[i]['accuracy']:.4f} "  # type: ignore[index]
                           f"({len(todo) - len(pending)}/{len(todo)} runs done)")
         finally:

@@ -218,35 +218,33 @@ def _branch_scores(pred: Predictions) -> dict[str, float]:
 _BRANCH_PREFIX = {"G": "sgaer.", "L": "tler."}
 
 
-def _health_batch(train_set: StanerDataset, size: int = 32):
-    """A fixed batch of training items (the first ``size``) on which health is measured each epoch."""
-    n = min(size, len(train_set))
-    return collate([train_set[i] for i in range(n)]) if n else None
+class _HealthLog:
+    """health.csv: about ten rows per run, each measured on a fixed batch of training items (one pass
+    costs about a sixth of an epoch of CK+ size); rows of earlier epochs are kept when resuming."""
 
+    def __init__(self, path: Path, train_set: StanerDataset, epochs: int, start: int, size: int = 32) -> None:
+        self.path, self.epochs = path, epochs
+        self.every = max(1, epochs // 10)
+        n = min(size, len(train_set))
+        self.batch = collate([train_set[i] for i in range(n)]) if n else None
+        self.rows: list[dict[str, float]] = []
+        if start and path.exists():
+            with path.open(newline="") as f:
+                # a column added since the run started is empty in its earlier rows
+                self.rows = [{k: float(v) if v else math.nan for k, v in row.items()} for row in csv.DictReader(f)
+                             if int(float(row["epoch"])) < start]
 
-def _read_rows(path: Path, start: int) -> list[dict[str, float]]:
-    """Rows of an earlier health.csv for the epochs before ``start`` (when resuming)."""
-    if start == 0 or not path.exists():
-        return []
-    with path.open(newline="") as f:
-        # a column added since the run started is empty in its earlier rows
-        return [{k: float(v) if v else math.nan for k, v in row.items()} for row in csv.DictReader(f)
-                if int(float(row["epoch"])) < start]
-
-
-def _log_health(path: Path, model: STANER, batch, device: torch.device, epoch: int,
-                rows: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Append this epoch's :func:`~staner_lab.training.health.flat_row` to ``path`` (atomic rewrite)."""
-    if batch is None:
-        return rows
-    peak, regions, labels = _to_device(batch, device)
-    rows = [*rows, {"epoch": epoch, **flat_row(health_report(model, peak, regions, labels))}]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[-1]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-    return rows
+    def log(self, model: STANER, device: torch.device, epoch: int) -> None:
+        """Append this epoch's :func:`~staner_lab.training.health.flat_row` (atomic rewrite) when it is due."""
+        if self.batch is None or not (epoch % self.every == 0 or epoch == self.epochs - 1):
+            return
+        peak, regions, labels = _to_device(self.batch, device)
+        self.rows.append({"epoch": epoch, **flat_row(health_report(model, peak, regions, labels))})
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(self.rows[-1]))
+        w.writeheader()
+        w.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
 
 
 @dataclass(frozen=True)
@@ -256,6 +254,75 @@ class FitResult:
     checkpoint: Path
     best_epoch: int | None = None  # with select_best: the epoch whose weights ``model`` holds
     best_epochs: dict[str, int] | None = None  # with per-branch selection: {"G": epoch, "L": epoch}
+
+
+class _Selection:
+    """Model selection on a validation set of training subjects: ``run_dir/best.pt`` holds the weights
+    of the best epoch so far (val_acc, then the lowest val_loss), or with ``cfg.select == "per_branch"``
+    each branch's weights from the epoch best for that branch."""
+
+    def __init__(self, model: STANER, cfg: TrainConfig, run_dir: Path, start: int) -> None:
+        self.path = run_dir / "best.pt"
+        self.per_branch = cfg.select == "per_branch" and model.sgaer is not None and model.tler is not None
+        resumed = self.per_branch and start and self.path.exists()
+        self.best_state = load_checkpoint(self.path)["model"] if resumed else None
+
+    def update(self, model: STANER, history: list[dict[str, float]]) -> None:
+        epoch, row = history[-1]["epoch"], history[-1]
+        if self.per_branch:
+            improved = [b for b in _BRANCH_PREFIX if _best_epoch(history, b) == epoch]
+            if improved:
+                self.best_state = _merge_branches(self.best_state, model.state_dict(), improved)
+                save_checkpoint(self.path, model, {"epochs": {b: _best_epoch(history, b) for b in _BRANCH_PREFIX}},
+                                self.best_state)
+        elif _best_epoch(history) == epoch:
+            save_checkpoint(self.path, model, {"epoch": epoch, "val_acc": row["val_acc"], "val_loss": row["val_loss"]})
+
+    def result(self, model: STANER, history: list[dict[str, float]], checkpoint: Path) -> FitResult:
+        """``model`` with the selected weights loaded."""
+        model.load_state_dict(load_checkpoint(self.path)["model"])
+        if self.per_branch:
+            return FitResult(model, history, checkpoint, best_epochs={b: _best_epoch(history, b) for b in _BRANCH_PREFIX})
+        return FitResult(model, history, checkpoint, best_epoch=_best_epoch(history))
+
+
+def _resume(ckpt_path: Path, model: STANER, optimizer: torch.optim.Optimizer, scaler, cfg: TrainConfig
+            ) -> tuple[list[dict[str, float]], int]:
+    """Load ``last.pt`` into the model, optimizer and scaler: (history so far, first epoch to train)."""
+    if not ckpt_path.exists():
+        return [], 0
+    payload = load_checkpoint(ckpt_path)
+    extra = payload["extra"]
+    if TrainConfig.from_json(extra["train_config"]) != cfg:
+        raise ValueError(f"{ckpt_path} was written with another training config; "
+                         "resume with the same options or start a new run folder")
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(extra["optimizer"])
+    if "scaler" in extra:
+        scaler.load_state_dict(extra["scaler"])
+    return list(extra["history"]), int(extra["epoch"]) + 1
+
+
+def _epoch(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, optimizer, scaler,
+           cfg: TrainConfig, epoch: int, device: torch.device, amp: bool, bar, weights, num_workers: int
+           ) -> dict[str, float]:
+    """Train one epoch (every random draw seeded by ``(cfg.seed, epoch)``), then score ``val_set``."""
+    t0 = time.perf_counter()
+    seed = epoch_seed(cfg.seed, epoch)
+    torch.manual_seed(seed)  # dropout
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(epoch, cfg)
+    train_set.set_epoch(epoch)
+    loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+    train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar, cfg.grad_clip,
+                                            weights, cfg.clip, cfg.label_smoothing)
+    row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
+           "val_loss": float("nan"), "val_acc": float("nan")}
+    if val_set is not None and len(val_set):
+        pred = predict(model, make_loader(val_set, cfg.batch_size), device, amp)
+        row.update(val_loss=pred.loss, val_acc=pred.accuracy, **_branch_scores(pred))
+    row["seconds"] = time.perf_counter() - t0
+    return row
 
 
 def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, cfg: TrainConfig,
@@ -268,7 +335,7 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
         model: a freshly built STANER (its initial weights come from the caller's seed).
         train_set, val_set: datasets; ``val_set`` may be None or empty.
         cfg: hyper-parameters.
-        run_dir: folder for ``last.pt`` and ``metrics.csv``.
+        run_dir: folder for ``last.pt``, ``metrics.csv`` and ``health.csv``.
         device: "cpu" or "cuda"; autocast and a GradScaler (fp16 only) on CUDA when ``amp``.
         resume: continue from ``run_dir/last.pt`` if it exists.
         progress: show a tqdm bar with live loss and accuracy.
@@ -277,55 +344,22 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
             data, never the test fold): keep ``run_dir/best.pt`` of the epoch with the highest
             val_acc (then the lowest val_loss) and return the model with those weights.
     """
-    run_dir = Path(run_dir)
-    device = torch.device(device)
+    run_dir, device = Path(run_dir), torch.device(device)
+    if select_best and (val_set is None or not len(val_set)):
+        raise ValueError("select_best needs a non-empty validation set of training subjects")
     prepare_model(model, device)  # on CUDA: channels_last weights for the convolutions
     optimizer = make_optimizer(model, cfg)
-    use_fp16 = device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp and not torch.cuda.is_bf16_supported())
     ckpt_path = run_dir / "last.pt"
-    history: list[dict[str, float]] = []
-    start = 0
-    if resume and ckpt_path.exists():
-        payload = load_checkpoint(ckpt_path)
-        extra = payload["extra"]
-        if TrainConfig.from_json(extra["train_config"]) != cfg:
-            raise ValueError(f"{ckpt_path} was written with another training config; "
-                             "resume with the same options or start a new run folder")
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(extra["optimizer"])
-        if "scaler" in extra:
-            scaler.load_state_dict(extra["scaler"])
-        history = list(extra["history"])
-        start = int(extra["epoch"]) + 1
-
+    history, start = _resume(ckpt_path, model, optimizer, scaler, cfg) if resume else ([], 0)
     weights = (class_weights(train_set.labels, model.config.num_classes).to(device)
                if cfg.class_balance == "loss" else None)
-    per_branch = cfg.select == "per_branch" and model.sgaer is not None and model.tler is not None
-    best_state = (load_checkpoint(run_dir / "best.pt")["model"]
-                  if per_branch and select_best and start and (run_dir / "best.pt").exists() else None)
-    health_batch = _health_batch(train_set)
-    # about ten rows per run: one health pass costs about a sixth of an epoch of CK+ size
-    health_every = max(1, cfg.epochs // 10)
-    health_rows = _read_rows(run_dir / "health.csv", start)
+    selection = _Selection(model, cfg, run_dir, start) if select_best else None
+    health = _HealthLog(run_dir / "health.csv", train_set, cfg.epochs, start)
     bar = tqdm(total=len(train_set) * (cfg.epochs - start), disable=not progress, unit="seq",
                desc=f"train {run_dir.name}", leave=False)
     for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
-        seed = epoch_seed(cfg.seed, epoch)
-        torch.manual_seed(seed)  # dropout
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(epoch, cfg)
-        train_set.set_epoch(epoch)
-        loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
-        train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar, cfg.grad_clip,
-                                                 weights, cfg.clip, cfg.label_smoothing)
-        row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
-               "val_loss": float("nan"), "val_acc": float("nan")}
-        if val_set is not None and len(val_set):
-            pred = predict(model, make_loader(val_set, cfg.batch_size), device, amp)
-            row.update(val_loss=pred.loss, val_acc=pred.accuracy, **_branch_scores(pred))
-        row["seconds"] = time.perf_counter() - t0
+        row = _epoch(model, train_set, val_set, optimizer, scaler, cfg, epoch, device, amp, bar, weights, num_workers)
         history.append(row)
         extra = {"epoch": epoch, "optimizer": optimizer.state_dict(), "history": history,
                  "train_config": cfg.to_json()}
@@ -333,30 +367,16 @@ def fit(model: STANER, train_set: StanerDataset, val_set: StanerDataset | None, 
             extra["scaler"] = scaler.state_dict()
         save_checkpoint(ckpt_path, model, extra)
         _write_metrics(run_dir / "metrics.csv", history)
-        if epoch % health_every == 0 or epoch == cfg.epochs - 1:
-            health_rows = _log_health(run_dir / "health.csv", model, health_batch, device, epoch, health_rows)
-        if select_best and per_branch:
-            improved = [b for b in _BRANCH_PREFIX if _best_epoch(history, b) == epoch]
-            if improved:
-                best_state = _merge_branches(best_state, model.state_dict(), improved)
-                save_checkpoint(run_dir / "best.pt", model, {"epochs": {b: _best_epoch(history, b)
-                                                                         for b in _BRANCH_PREFIX}}, best_state)
-        elif select_best and _best_epoch(history) == epoch:
-            save_checkpoint(run_dir / "best.pt", model, {"epoch": epoch, "val_acc": row["val_acc"],
-                                                         "val_loss": row["val_loss"]})
+        health.log(model, device, epoch)
+        if selection is not None:
+            selection.update(model, history)
         bar.set_description(f"train {run_dir.name} epoch {epoch + 1}/{cfg.epochs} val_acc {row['val_acc']:.3f}")
         if on_epoch is not None:
             on_epoch(row)
     bar.close()
-    if not select_best:
+    if selection is None:
         return FitResult(model=model, history=history, checkpoint=ckpt_path)
-    if val_set is None or not len(val_set):
-        raise ValueError("select_best needs a non-empty validation set of training subjects")
-    model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-    if per_branch:
-        return FitResult(model=model, history=history, checkpoint=ckpt_path,
-                         best_epochs={b: _best_epoch(history, b) for b in _BRANCH_PREFIX})
-    return FitResult(model=model, history=history, checkpoint=ckpt_path, best_epoch=_best_epoch(history))
+    return selection.result(model, history, ckpt_path)
 
 
 def _merge_branches(best: dict | None, now: dict, branches: list[str]) -> dict:

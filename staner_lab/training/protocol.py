@@ -15,8 +15,9 @@ folds (``subject_kfold(samples, k, seed)``) and its own initialisation, shufflin
 ``RUN/seed_S/`` (itself a complete single-seed run folder: results.json, metrics.csv, fold_K/); RUN/
 then holds the results over all seeds x folds. With one seed the layout is the one above.
 
-The grid of (variant, seed, fold) runs goes to an executor (:mod:`staner_lab.training.executors`):
-one after another in this process by default, or one Ray task per run; the files are the same.
+One run (a model trained on one fold) is :mod:`staner_lab.training.fold`; the grid of (variant, seed,
+fold) runs goes to an executor (:mod:`staner_lab.training.executors`): one after another in this
+process by default, side by side in processes, or one Ray task per run; the files are the same.
 """
 
 from __future__ import annotations
@@ -29,113 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from staner_lab.atomic import atomic_write_text
 from staner_lab.config import VARIANTS, StanerConfig, TrainConfig, ablation_config
-from staner_lab.data.dataset import StanerDataset, make_loader
 from staner_lab.data.records import Sample
 from staner_lab.data.splits import subject_kfold
-from staner_lab.metrics import accuracy_from_confusion, confusion_matrix, mean_std, per_class_recall
+from staner_lab.metrics import accuracy_from_confusion, mean_std, per_class_recall
 from staner_lab.models.staner import STANER
-from staner_lab.models.vgg import load_vgg16_weights
-from staner_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from staner_lab.training.executors import FoldRun, LocalExecutor
-from staner_lab.training.fusion import choose_alpha
-from staner_lab.training.loop import fit, predict
-from staner_lab.training.results import (
-    prepare_run_dir,
-    versions,
-    write_combined_metrics,
-    write_predictions,
-    write_table1,
-)
+from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.executors import Executor, LocalExecutor
+from staner_lab.training.fold import FoldRun, RunOptions, holdout_split, run_fold
+from staner_lab.training.results import prepare_run_dir, versions, write_combined_metrics, write_table1
 
-__all__ = ["ablate", "cross_validate", "holdout_split", "run_fold", "start_from", "train_run"]
-
-
-def holdout_split(samples: Sequence[Sample], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Subject-disjoint (train, validation) indices with about ``fraction`` of subjects held out."""
-    subjects = {s.subject for s in samples}
-    k = max(2, min(len(subjects), round(1 / fraction)))
-    return subject_kfold(samples, k, seed)[0]
-
-
-def seeded_model(config: StanerConfig, train_cfg: TrainConfig) -> STANER:
-    """A fresh model seeded by ``train_cfg.seed``: its weights from the checkpoint ``init`` if given, its
-    front end from ``vgg_weights`` if given."""
-    torch.manual_seed(train_cfg.seed)
-    model = STANER(config)
-    if train_cfg.init:
-        start_from(model, train_cfg.init)
-    if train_cfg.vgg_weights and model.sgaer is not None:
-        load_vgg16_weights(model.sgaer.frontend, train_cfg.vgg_weights)
-    return model
-
-
-def start_from(model: STANER, path: str | Path) -> None:
-    """Load the weights of the checkpoint ``path`` into ``model`` (``--init``): the same classes and
-    the same architecture (preset, variant, options), or a CheckpointError that names what differs."""
-    init = load_checkpoint(path)
-    theirs, ours = init["config"], model.config
-    if tuple(theirs.class_names) != tuple(ours.class_names):
-        raise CheckpointError(f"--init {path}: it was trained on classes {list(theirs.class_names)}, this data has "
-                              f"{list(ours.class_names)}")
-    state = model.state_dict()
-    differ = sorted(k for k in set(state) | set(init["model"])
-                    if k not in state or k not in init["model"] or state[k].shape != init["model"][k].shape)
-    if differ:
-        raise CheckpointError(f"--init {path}: its {theirs.preset} {theirs.variant} model is not this "
-                              f"{ours.preset} {ours.variant} model ({len(differ)} weights differ, e.g. "
-                              f"{', '.join(differ[:3])}); train it with the same --preset, --variant and "
-                              "architecture options")
-    model.load_state_dict(init["model"])
-
-
-def run_fold(samples, train_idx, test_idx, config, train_cfg, fold_dir: Path, device, amp, resume,
-             progress, workers=0) -> dict[str, Any]:
-    """Train on ``train_idx``, test on ``test_idx``; fold_dir/result.json (reused when resuming)."""
-    done = fold_dir / "result.json"
-    if resume and done.exists():
-        return json.loads(done.read_text())
-    t0 = time.perf_counter()
-    fit_idx, select_idx = np.asarray(train_idx), np.zeros(0, np.int64)
-    if train_cfg.select_fraction > 0:  # model selection on training subjects, never on the test fold
-        rel_fit, rel_select = holdout_split([samples[i] for i in train_idx], train_cfg.select_fraction,
-                                            train_cfg.seed)
-        fit_idx, select_idx = fit_idx[rel_fit], fit_idx[rel_select]
-    train_set = StanerDataset([samples[i] for i in fit_idx], flip=train_cfg.flip, seed=train_cfg.seed,
-                              augment=train_cfg.augment, class_balance=train_cfg.class_balance)
-    test_samples = [samples[i] for i in test_idx]
-    test_set = StanerDataset(test_samples)
-    # without selection the test fold is only reported per epoch (val_* in metrics.csv), never used
-    watch = StanerDataset([samples[i] for i in select_idx]) if len(select_idx) else test_set
-    model = seeded_model(config, train_cfg)
-    result = fit(model, train_set, watch, train_cfg, fold_dir, device=device, amp=amp, resume=resume,
-                 progress=progress, num_workers=workers, select_best=bool(len(select_idx)))
-    alpha = None
-    if train_cfg.select_alpha and len(select_idx) and result.model.sgaer is not None and result.model.tler is not None:
-        seen = predict(result.model, make_loader(watch, train_cfg.batch_size), torch.device(device), amp)
-        alpha = choose_alpha(seen.P_G, seen.P_L, seen.labels)
-    pred = predict(result.model, make_loader(test_set, train_cfg.batch_size), torch.device(device), amp, alpha)
-    write_predictions(fold_dir / "predictions.csv", pred, test_samples, config.class_names)
-    cm = confusion_matrix(pred.labels, pred.predicted, config.num_classes)
-    fold_result = {
-        "accuracy": accuracy_from_confusion(cm),
-        "test_size": len(test_idx),
-        "train_size": len(train_idx),
-        "test_subjects": sorted({samples[i].subject for i in test_idx}),
-        "confusion_matrix": cm.tolist(),
-        "history": result.history,
-        "selection_subjects": sorted({samples[i].subject for i in select_idx}),
-        "best_epoch": result.best_epoch,
-        "best_epochs": result.best_epochs,
-        "alpha": alpha if alpha is not None else config.alpha,
-        "device": str(device),
-        "seconds": time.perf_counter() - t0,
-    }
-    atomic_write_text(done, json.dumps(fold_result, indent=1))
-    return fold_result
+__all__ = ["RunOptions", "ablate", "cross_validate", "train_run"]
 
 
 def _check_seeds(seeds: Sequence[int] | None, default: int) -> list[int]:
@@ -252,38 +159,38 @@ def _write_variant(out: Path, runs: Sequence[FoldRun], fold_results: Sequence[di
 
 
 def cross_validate(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
-                   train_cfg: TrainConfig, folds: int, out: str | Path, device: str = "cpu", amp: bool = True,
-                   resume: bool = False, overwrite: bool = False, progress: bool = True,
-                   data: str = "", figures: bool = True, workers: int = 0, seeds: Sequence[int] | None = None,
-                   executor: Any = None) -> dict[str, Any]:
+                   train_cfg: TrainConfig, folds: int, out: str | Path, options: RunOptions = RunOptions(), *,
+                   data: str = "", figures: bool = True, seeds: Sequence[int] | None = None,
+                   executor: Executor | None = None) -> dict[str, Any]:
     """Subject-independent k-fold CV; writes and returns the results dict (see module docstring).
 
     ``seeds`` (default: ``[train_cfg.seed]``) repeats the whole protocol once per seed, each with its
     own folds and initialisation; with two or more the folds go to ``RUN/seed_S/fold_K/`` and
     ``accuracy_mean`` / ``accuracy_std`` are over all seeds x folds (``per_seed`` has each seed's).
+    ``options``: device, resume, progress ... (:class:`~staner_lab.training.fold.RunOptions`).
     ``executor``: who runs the seeds x folds (default :class:`~staner_lab.training.executors.LocalExecutor`;
-    or a :class:`~staner_lab.training.executors.RayExecutor`).
+    or a ``ProcessExecutor`` or ``RayExecutor``).
     """
     seeds = _check_seeds(seeds, train_cfg.seed)
     executor = executor or LocalExecutor()
-    out = prepare_run_dir(out, overwrite, resume).resolve()
-    _check_layout(out, len(seeds) > 1, resume)
+    out = prepare_run_dir(out, options.overwrite, options.resume).resolve()
+    _check_layout(out, len(seeds) > 1, options.resume)
     t0 = time.perf_counter()
     runs = _fold_runs(samples, config, train_cfg, folds, out, seeds)
-    fold_results = executor.run(runs, samples, device, amp, resume, progress, workers)
-    return _write_variant(out, runs, fold_results, class_names, config, train_cfg, folds, seeds, data, device,
-                          figures, time.perf_counter() - t0, executor.name)
+    fold_results = executor.run(runs, samples, options)
+    return _write_variant(out, runs, fold_results, class_names, config, train_cfg, folds, seeds, data,
+                          options.device, figures, time.perf_counter() - t0, executor.name)
 
 
 def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: StanerConfig,
-              train_cfg: TrainConfig, out: str | Path, device: str = "cpu", amp: bool = True,
-              val_fraction: float = 0.2, resume: bool = False, overwrite: bool = False,
-              progress: bool = True, data: str = "", workers: int = 0) -> dict[str, Any]:
+              train_cfg: TrainConfig, out: str | Path, options: RunOptions = RunOptions(), *,
+              val_fraction: float = 0.2, data: str = "") -> dict[str, Any]:
     """Train one model with ``val_fraction`` of the subjects held out; ``RUN/model.pt`` at the end."""
-    out = prepare_run_dir(out, overwrite, resume)
+    out = prepare_run_dir(out, options.overwrite, options.resume)
     train_idx, val_idx = holdout_split(samples, val_fraction, train_cfg.seed) if val_fraction > 0 else (
         np.arange(len(samples)), np.zeros(0, int))
-    result = run_fold(samples, train_idx, val_idx, config, train_cfg, out, device, amp, resume, progress, workers)
+    result = run_fold(FoldRun(config.variant, train_cfg.seed, 0, 1, config, train_cfg, train_idx, val_idx, out),
+                      samples, options)
     # model.pt: the final weights without the optimizer state (a third of last.pt's size); with model
     # selection (train_cfg.select_fraction), the selected epoch's weights
     final = load_checkpoint(out / "last.pt")
@@ -300,16 +207,15 @@ def train_run(samples: Sequence[Sample], class_names: Sequence[str], config: Sta
                "held_out_size": len(val_idx), "held_out_subjects": result["test_subjects"],
                "train_size": len(train_idx), "confusion_matrix": result["confusion_matrix"],
                "config": config.to_dict(), "train_config": train_cfg.to_dict(), "seed": train_cfg.seed,
-               "versions": versions(), "device": str(device)}
+               "versions": versions(), "device": str(options.device)}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
     return summary
 
 
 def ablate(samples: Sequence[Sample], class_names: Sequence[str], base: StanerConfig,
-           train_cfg: TrainConfig, folds: int, out: str | Path, variants: Sequence[str] = VARIANTS,
-           device: str = "cpu", amp: bool = True, resume: bool = False, overwrite: bool = False,
-           progress: bool = True, data: str = "", workers: int = 0,
-           seeds: Sequence[int] | None = None, executor: Any = None) -> list[dict[str, Any]]:
+           train_cfg: TrainConfig, folds: int, out: str | Path, options: RunOptions = RunOptions(), *,
+           variants: Sequence[str] = VARIANTS, data: str = "", seeds: Sequence[int] | None = None,
+           executor: Executor | None = None) -> list[dict[str, Any]]:
     """Table 1: every variant on the same subject-independent folds; writes table1.md and .csv.
 
     With ``seeds`` each variant is a multi-seed cross-validation in ``RUN/<variant>/`` (folds in
@@ -320,19 +226,19 @@ def ablate(samples: Sequence[Sample], class_names: Sequence[str], base: StanerCo
     """
     seeds = _check_seeds(seeds, train_cfg.seed)
     executor = executor or LocalExecutor()
-    out = prepare_run_dir(out, overwrite, resume).resolve()
+    out = prepare_run_dir(out, options.overwrite, options.resume).resolve()
     plan = []
     for variant in variants:
         cfg = ablation_config(base, variant)
-        vdir = prepare_run_dir(out / variant, overwrite, resume)
-        _check_layout(vdir, len(seeds) > 1, resume)
+        vdir = prepare_run_dir(out / variant, options.overwrite, options.resume)
+        _check_layout(vdir, len(seeds) > 1, options.resume)
         plan.append((cfg, vdir, _fold_runs(samples, cfg, train_cfg, folds, vdir, seeds)))
     every = [run for _, _, runs in plan for run in runs]
-    fold_results = dict(zip(map(id, every), executor.run(every, samples, device, amp, resume, progress, workers)))
+    fold_results = dict(zip(map(id, every), executor.run(every, samples, options)))
     rows = []
     for cfg, vdir, runs in plan:
         res = _write_variant(vdir, runs, [fold_results[id(r)] for r in runs], class_names, cfg, train_cfg, folds,
-                             seeds, data, device, True, None, executor.name)
+                             seeds, data, options.device, True, None, executor.name)
         rows.append({"method": cfg.variant, "accuracy_mean": res["accuracy_mean"], "accuracy_std": res["accuracy_std"],
                      "folds": folds, "seeds": list(seeds), "fold_accuracies": [f["accuracy"] for f in res["folds"]],
                      "pairs": [[f["seed"], f["fold"]] for f in res["folds"]],

@@ -16,12 +16,13 @@ import streamlit as st
 from staner_lab import viz
 from staner_lab.app import paths
 from staner_lab.app.recording import MAX_FRAMES, RecordingError, save_recording
+from staner_lab.app.views.context import ViewContext
 from staner_lab.config import PreprocessConfig
 
 if TYPE_CHECKING:
     from staner_lab.app.live_processor import LiveProcessor
 
-__all__ = ["RTC_CONFIGURATION", "live_view"]
+__all__ = ["RTC_CONFIGURATION", "render"]
 
 #: No ICE servers at all: no public STUN, nothing leaves the app's host or LAN.
 RTC_CONFIGURATION = {"iceServers": []}
@@ -29,7 +30,8 @@ MEDIA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate
 PROC = "_live_processor"  # session state: this session's newest processor (kept after Stop, to save a recording)
 
 
-def live_view(model) -> None:
+def render(ctx: ViewContext) -> None:
+    model = ctx.model
     # imported when the tab opens: aiortc and av add 0.4 s to every page's first run otherwise
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
