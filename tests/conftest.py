@@ -1,4 +1,4 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and the markers of whole modules (pyproject.toml lists them)."""
 
 import cv2
 import numpy as np
@@ -7,6 +7,26 @@ import torch
 from skimage import data as skimage_data
 
 from staner_lab.data.dlib_landmarks import DlibBackend
+
+
+#: Modules whose every test carries a marker; browser, notebooks and cluster tests are also slow.
+MODULE_MARKERS = {
+    "test_app_browser": "browser",
+    "test_app_live_browser": "browser",
+    "test_notebooks": "notebooks",
+    "test_notebook_figures": "notebooks",
+    "test_ray_executor": "cluster",
+    "test_process_executor": "slow",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        marker = MODULE_MARKERS.get(item.module.__name__.rpartition(".")[2])
+        if marker is not None:
+            item.add_marker(marker)
+        if any(item.get_closest_marker(m) for m in ("browser", "notebooks", "cluster")):
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")

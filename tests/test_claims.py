@@ -127,6 +127,7 @@ def test_table1_states_each_claim_present(tmp_path):
 CELL = re.compile(r"([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]; (\d+)/(\d+) pairs; (holds|not shown|reversed)")
 
 
+@pytest.mark.slow
 def test_ablate_two_seeds_on_shipped_data(tmp_path, capsys):
     run = tmp_path / "ab"
     assert main(["ablate", "--data", str(shipped_data_dir()), "--cache", str(tmp_path / "cache"), "--out", str(run),

@@ -39,6 +39,7 @@ def shipped_samples():
     return load_shipped_samples(preset("classroom").inputs)[0]
 
 
+@pytest.mark.slow
 def test_a_region_whose_cnn_is_switched_off_is_reported_dead_and_the_others_are_not():
     torch.manual_seed(0)
     model = STANER(preset("classroom"))
@@ -169,6 +170,7 @@ def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region
         assert torch.equal(model(peak, regions).P, old_model(peak, regions).P)
 
 
+@pytest.mark.slow
 def test_the_end_batch_norm_lets_sgaer_leave_the_uniform_prediction_sooner(tmp_path, shipped_samples):
     # Without batch norm in SGAER's end convolution its class scores hardly differ between faces for
     # the first epochs and the training loss stays near ln 7 (docs/model.md, "SGAER leaving the uniform
@@ -188,6 +190,7 @@ def test_the_end_batch_norm_lets_sgaer_leave_the_uniform_prediction_sooner(tmp_p
     assert loss["conv"].sum() < loss["none"].sum() - 0.4, loss
 
 
+@pytest.mark.slow
 def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, shipped_samples):
     samples = shipped_samples
     cfg = ablation_config(preset("classroom"), "C2")
@@ -206,6 +209,7 @@ def test_no_region_is_dead_after_a_short_training_on_synthetic_data(tmp_path, sh
     assert all(float(rows[-1][f"{r}_drive"]) > 0.1 for r in ("eyes", "nose", "mouth"))
 
 
+@pytest.mark.slow
 def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(tmp_path, shipped_samples):
     # the measurement behind the defaults of CLSTMConfig, at a tiny budget: same data, seed, epochs
     samples = shipped_samples
@@ -222,6 +226,7 @@ def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(t
     assert drives["new"] > 10 * drives["legacy"], drives
 
 
+@pytest.mark.slow
 def test_health_command_prints_a_table_and_json(capsys, tmp_path):
     assert main(["health", "--checkpoint", str(shipped_checkpoint())]) == 0
     out = capsys.readouterr().out
@@ -316,6 +321,7 @@ def test_forget_bias_is_set_in_the_f_rows_only():
     assert not torch.all(b[:N] == 1.0) and not torch.all(b[3 * N:] == 1.0)
 
 
+@pytest.mark.slow
 def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tmp_path, shipped_samples):
     from staner_lab.training.fold import FoldRun, RunOptions, run_fold
 
@@ -342,6 +348,7 @@ def test_model_selection_uses_training_subjects_only_and_keeps_the_best_epoch(tm
     assert pred.accuracy == pytest.approx(res["accuracy"])
 
 
+@pytest.mark.slow
 def test_per_branch_selection_keeps_each_branch_from_its_own_best_epoch(tmp_path, shipped_samples):
     samples = shipped_samples
     subjects = sorted({s.subject for s in samples})

@@ -45,6 +45,7 @@ def _rows(run):
     return [r for f in sorted(run.glob("fold_*/predictions.csv")) for r in csv.DictReader(f.open())]
 
 
+@pytest.mark.slow
 def test_cv_writes_the_report_of_its_pooled_test_answers(cv_run):
     run = cv_run / "cv"
     report = json.loads((run / "report.json").read_text())

@@ -45,6 +45,7 @@ def test_lr_schedule_is_the_papers():
     assert lr_at(100, cfg) == lr_at(149, cfg) == 1e-5
 
 
+@pytest.mark.slow
 def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
     assert main(["train", *_common(tiny, tmp_path / "run")]) == 0
     run = tmp_path / "run"
@@ -101,6 +102,7 @@ def test_train_two_epochs_end_to_end(tiny, tmp_path, capsys):
         assert 0 <= branch["ece"] <= 1 and set(branch["per_class_recall"]) == set(CK_PLUS_CLASSES)
 
 
+@pytest.mark.slow
 def test_existing_results_are_not_overwritten(tiny, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", *_common(tiny, run)]) == 0
@@ -125,6 +127,7 @@ def _samples(n_subjects=3, T=8):
     return cfg, out
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path):
     cfg, samples = _samples()
     tc = TrainConfig(epochs=4, batch_size=4, lr=1e-3, lr_drop_epoch=2, lr_after=1e-4, seed=5)
@@ -156,6 +159,7 @@ def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_killed_cli_run_resumes_to_the_same_weights(tiny, tmp_path):
     args = ["--data", str(tiny / "data"), "--cache", str(tiny / "cache"), "--epochs", "8", "--batch-size", "4",
             "--no-progress", "--val-fraction", "0"]
@@ -181,6 +185,7 @@ def test_killed_cli_run_resumes_to_the_same_weights(tiny, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow
 def test_cv_results_schema_and_recomputed_accuracy(tiny, tmp_path):
     run = tmp_path / "cv"
     assert main(["cv", *_common(tiny, run, "--folds", "2")]) == 0
@@ -211,6 +216,7 @@ def test_cv_results_schema_and_recomputed_accuracy(tiny, tmp_path):
     assert set(res["folds"][0]["test_subjects"]).isdisjoint(res["folds"][1]["test_subjects"])
 
 
+@pytest.mark.slow
 def test_ablate_writes_table_with_all_five_rows(tiny, tmp_path, capsys):
     run = tmp_path / "ab"
     assert main(["ablate", *_common(tiny, run, "--folds", "2", "--epochs", "1")]) == 0
@@ -252,6 +258,7 @@ def test_bad_inputs_give_clear_errors(tiny, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cv_over_seeds_layout_resume_and_refusals(tiny, tmp_path, capsys):
     run = tmp_path / "cv"
     assert main(["cv", *_common(tiny, run, "--folds", "2", "--epochs", "1", "--seeds", "0", "1")]) == 0
@@ -283,6 +290,7 @@ def test_cv_over_seeds_layout_resume_and_refusals(tiny, tmp_path, capsys):
     assert "twice" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_face_size_option_reaches_the_trained_model_and_bad_sizes_are_refused(tiny, tmp_path, capsys):
     from staner_lab.training.checkpoint import load_model
 
@@ -296,6 +304,7 @@ def test_face_size_option_reaches_the_trained_model_and_bad_sizes_are_refused(ti
            "of 8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_path):
     from staner_lab.training.checkpoint import load_model
 
@@ -307,6 +316,7 @@ def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_p
     assert load_model(shipped_checkpoint()).config.tler.clstm.difference_input  # retrained with it in round 8
 
 
+@pytest.mark.slow
 def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):
     from staner_lab.training.checkpoint import load_model
 
@@ -319,6 +329,7 @@ def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):
     assert load_model(shipped_checkpoint()).config.sgaer.end_norm == "none"
 
 
+@pytest.mark.slow
 def test_label_smoothing_trains_towards_softened_targets_and_is_checked(tiny, tmp_path, capsys):
     from staner_lab.training.loop import _smoothed
 
@@ -338,6 +349,7 @@ def test_label_smoothing_trains_towards_softened_targets_and_is_checked(tiny, tm
     assert "TrainConfig.label_smoothing (--label-smoothing) must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_init_starts_from_a_checkpoint_of_the_same_model_only(tiny, tmp_path, capsys):
     from staner_lab.training.fold import seeded_model
 
