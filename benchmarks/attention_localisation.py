@@ -13,9 +13,9 @@ choices (``TrainConfig`` fields) can be set from the command line, so that each 
 docs/model.md ("Making attention localise") is one command, e.g.:
 
     python benchmarks/attention_localisation.py --data runs/synth_i10                        # Eq. 1-2
-    python benchmarks/attention_localisation.py --data runs/synth_i10 --set normalise=softmax
-    python benchmarks/attention_localisation.py --data runs/synth_i10 --set residual=0
-    python benchmarks/attention_localisation.py --data runs/synth_i10 --set face_size=128   # InputConfig
+    python benchmarks/attention_localisation.py --data runs/synth_i10 --set sgaer.attention.normalise=softmax
+    python benchmarks/attention_localisation.py --data runs/synth_i10 --set sgaer.attention.residual=0
+    python benchmarks/attention_localisation.py --data runs/synth_i10 --set inputs.face_size=128
 
 Make the data with ``staner-lab synth --out runs/synth_i10 --subjects 20 --seed 3 --frames 8
 --size 96 --intensity 1.0 --noise 0.2`` (it needs GroundTruth/ AU masks, so synthetic sets only).
@@ -32,18 +32,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from set_values import parse_value
 
 from staner_lab import explain as E
 from staner_lab import functional as Fn
 from staner_lab.config import (
-    AttentionConfig,
-    InputConfig,
     PreprocessConfig,
-    SGAERConfig,
     ablation_config,
+    parse_settings,
     preset,
     train_preset,
+    with_settings,
 )
 from staner_lab.data.dataset import collate, load_samples, to_item
 from staner_lab.training.checkpoint import load_model
@@ -107,28 +105,18 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="AttentionConfig, SGAERConfig, InputConfig or TrainConfig fields, "
-                        "e.g. normalise=softmax residual=0 face_size=128 lr=0.003")
+                   help="config fields by dotted path, as staner-lab cv --set: sgaer.attention.normalise=softmax "
+                        "inputs.face_size=128 train.lr=0.003")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    base, train = preset("classroom"), train_preset("classroom")
-    attention, sgaer, inputs = base.sgaer.attention, base.sgaer, base.inputs
-    for item in args.set:
-        key, _, text = item.partition("=")
-        if key in {f.name for f in dataclasses.fields(AttentionConfig)}:
-            attention = dataclasses.replace(attention, **{key: parse_value(key, text)})
-        elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
-            sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
-        elif key in {f.name for f in dataclasses.fields(InputConfig)}:
-            inputs = dataclasses.replace(inputs, **{key: parse_value(key, text)})
-        else:
-            train = dataclasses.replace(train, **{key: parse_value(key, text)})
+    settings = parse_settings(args.set)
+    base = with_settings(preset("classroom"), settings["model"])
+    train = with_settings(train_preset("classroom"), settings["train"], prefix="train.", where="train")
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
-    base = dataclasses.replace(base, sgaer=dataclasses.replace(sgaer, attention=attention), inputs=inputs)
 
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
                                            progress=False)
@@ -153,8 +141,8 @@ def main() -> None:
 
     print(json.dumps({
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
-        "seed": args.seed, "set": args.set, "attention": dataclasses.asdict(attention),
-        "face_size": inputs.face_size,
+        "seed": args.seed, "set": args.set, "attention": dataclasses.asdict(base.sgaer.attention),
+        "face_size": base.inputs.face_size,
         "accuracy_mean": mean("accuracy"), "accuracy_std": round(float(np.std([f["accuracy"] for f in folds])), 4),
         "pointing_game": mean("pointing"), "mass_inside": mean("mass"), "chance": mean("area"),
         "oracle_pointing_game": mean("oracle_pointing"),

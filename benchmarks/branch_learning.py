@@ -7,8 +7,8 @@ docs/model.md ("Both branches learning") is measured with one command, e.g.:
 
     python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --legacy      # before
     python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2               # after
-    python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --set batch_norm=false
-    python benchmarks/branch_learning.py --data runs/hard_i06 --variant STANER --seeds 0 1 2 --set augment=both
+    python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --set tler.clstm.batch_norm=false
+    python benchmarks/branch_learning.py --data runs/hard_i06 --variant STANER --seeds 0 1 2 --set train.augment.geometric=true train.augment.photometric=true
 
 ``augment=none|geometric|photometric|both`` switches the augmentation families (``augment.shift=0.1``
 sets one ``AugmentConfig`` field). For a variant with both branches, each fold also reports the
@@ -29,19 +29,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from set_values import parse_value
 
 from staner_lab.config import (
-    CLSTMConfig,
-    InputConfig,
     PreprocessConfig,
-    SGAERConfig,
     ablation_config,
+    parse_settings,
     preset,
     train_preset,
+    with_settings,
 )
 from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples, make_loader
-from staner_lab.training.checkpoint import load_model
+from staner_lab.training.checkpoint import LEGACY_VALUES, load_model
 from staner_lab.training.health import dead_regions, health_report
 from staner_lab.training.loop import predict
 from staner_lab.training.protocol import RunOptions, cross_validate
@@ -57,8 +55,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds S)")
     p.add_argument("--legacy", action="store_true", help="the region CNN and training of round 1 (before)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="CLSTMConfig, InputConfig, PreprocessConfig, SGAERConfig or TrainConfig fields, e.g. batch_norm=false "
-                        "grad_clip=none short_sequences=hold_first stabilise=true")
+                   help="config fields by dotted path, as staner-lab cv --set: tler.clstm.batch_norm=false "
+                        "train.grad_clip=null inputs.short_sequences=hold_first prep.landmarks=given")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -69,29 +67,14 @@ def main() -> None:
     base = preset("classroom")
     clstm, train = base.tler.clstm, train_preset("classroom")
     if args.legacy:
-        clstm = dataclasses.replace(clstm, **CLSTMConfig.LEGACY_DEFAULTS)
+        clstm = dataclasses.replace(clstm, **LEGACY_VALUES["tler.clstm"])
         train = dataclasses.replace(train, grad_clip=None)
-    inputs, prep, sgaer = base.inputs, PreprocessConfig(), base.sgaer
-    for item in args.set:
-        key, _, text = item.partition("=")
-        if key in {f.name for f in dataclasses.fields(PreprocessConfig)}:
-            prep = dataclasses.replace(prep, **{key: parse_value(key, text)})
-        elif key in {f.name for f in dataclasses.fields(CLSTMConfig)}:
-            clstm = dataclasses.replace(clstm, **{key: parse_value(key, text)})
-        elif key in {f.name for f in dataclasses.fields(InputConfig)}:
-            inputs = dataclasses.replace(inputs, **{key: parse_value(key, text)})
-        elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
-            sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
-        elif key == "augment":
-            train = dataclasses.replace(train, augment=train.augment.with_families(text))
-        elif key.startswith("augment."):
-            train = dataclasses.replace(train, augment=dataclasses.replace(
-                train.augment, **{key.split(".", 1)[1]: parse_value(key, text)}))
-        else:
-            train = dataclasses.replace(train, **{key: parse_value(key, text)})
+    settings = parse_settings(args.set)
+    base = with_settings(dataclasses.replace(base, tler=dataclasses.replace(base.tler, clstm=clstm)), settings["model"])
+    train = with_settings(train, settings["train"], prefix="train.", where="train")
+    prep = with_settings(PreprocessConfig(), settings["prep"], prefix="prep.", where="prep")
     drop = max(1, (2 * args.epochs) // 3)
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop)
-    base = dataclasses.replace(base, inputs=inputs, sgaer=sgaer, tler=dataclasses.replace(base.tler, clstm=clstm))
 
     samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache,
                                            progress=False)
@@ -119,11 +102,11 @@ def main() -> None:
     accs = np.array(accs)
     summary = {
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
-        "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": inputs.stabilise,
-        "clstm": dataclasses.asdict(clstm), "end_norm": sgaer.end_norm,
+        "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": base.inputs.stabilise,
+        "clstm": dataclasses.asdict(base.tler.clstm), "end_norm": base.sgaer.end_norm,
         "grad_clip": train.grad_clip, "schedule": train.schedule,
         "augment": dataclasses.asdict(train.augment), "class_balance": train.class_balance,
-        "short_sequences": inputs.short_sequences,
+        "short_sequences": base.inputs.short_sequences,
         "accuracy_mean": round(float(accs.mean()), 4), "accuracy_std": round(float(accs.std()), 4),
         "fold_accuracies": [round(float(a), 4) for a in accs],
         # mean of the per-class recalls on the pooled test predictions: what a rare class gets

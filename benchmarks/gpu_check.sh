@@ -5,7 +5,7 @@
 #   2. bench_train.py: paper preset epochs on a CK+-sized fold, same four settings, and the projected
 #      wall time of 10-fold CV and of Table 1 (5 variants x 10 folds x 3 seeds) on one card
 #   3. staner-lab cv --device cuda end to end on the shipped synthetic data (2 folds, 2 epochs), and
-#      the same on Ray with two runs sharing the card (--gpus-per-run 0.5) when Ray is installed
+#      the same on Ray with two runs sharing the card (--set executor.gpus_per_run=0.5) when Ray is installed
 #   4. captum on the GPU LSTM: cuDNN refuses the eval-mode backward, the attribution switch works
 #   5. bench_ray.py: the same small CPU grid with 1 and 2 Ray workers (wall time, speed-up, overhead)
 #
@@ -61,8 +61,8 @@ summary() {
 }
 summary "$TMP/cv/results.json"
 if "$PY" -c "import ray" 2>/dev/null; then
-  step "3b. the same on a local Ray instance, 2 runs at once (--gpus-per-run $GPUS)"
-  "$PY" -m staner_lab.cli cv "${CV[@]}" --out "$TMP/cv_ray" --executor ray --gpus-per-run "$GPUS" --cpus-per-run 1
+  step "3b. the same on a local Ray instance, 2 runs at once (--set executor.gpus_per_run=$GPUS)"
+  "$PY" -m staner_lab.cli cv "${CV[@]}" --out "$TMP/cv_ray" --executor ray --set executor.gpus_per_run="$GPUS" --cpus-per-run 1
   summary "$TMP/cv_ray/results.json"
 else
   step "3b. skipped: Ray is not installed (pip install -e '.[cluster]')"

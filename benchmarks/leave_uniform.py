@@ -10,8 +10,8 @@ and ``augment=none|geometric|photometric|both`` can be set, so each row of docs/
 leaving the uniform prediction") is one command, e.g.:
 
     python benchmarks/leave_uniform.py --data runs/hard_i06_n3 --variant C3 --seeds 0 1 2
-    python benchmarks/leave_uniform.py --data runs/hard_i06_n3 --variant C3 --seeds 0 1 2 --set end_norm=none
-    python benchmarks/leave_uniform.py --data runs/hard_i06_n3 --variant C3 --set augment=geometric
+    python benchmarks/leave_uniform.py --data runs/hard_i06_n3 --variant C3 --seeds 0 1 2 --set sgaer.end_norm=none
+    python benchmarks/leave_uniform.py --data runs/hard_i06_n3 --variant C3 --set train.augment.geometric=true
 
 One fold keeps it short (about 10 s per seed and 30 epochs on one core for 140 sequences); for
 accuracies to compare, use benchmarks/branch_learning.py (all folds).
@@ -29,9 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from set_values import parse_value
 
-from staner_lab.config import PreprocessConfig, SGAERConfig, ablation_config, preset, train_preset
+from staner_lab.config import (
+    PreprocessConfig,
+    ablation_config,
+    parse_settings,
+    preset,
+    train_preset,
+    with_settings,
+)
 from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples
 from staner_lab.data.splits import subject_kfold
 from staner_lab.training.fold import seeded_model
@@ -47,24 +53,18 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="SGAERConfig or TrainConfig fields, or augment=none|geometric|photometric|both")
+                   help="config fields by dotted path, as staner-lab cv --set: sgaer.end_norm=none "
+                        "train.augment.geometric=true")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    base, train = preset("classroom"), train_preset("classroom")
-    sgaer = base.sgaer
-    for item in args.set:
-        key, _, text = item.partition("=")
-        if key == "augment":
-            train = dataclasses.replace(train, augment=train.augment.with_families(text))
-        elif key in {f.name for f in dataclasses.fields(SGAERConfig)}:
-            sgaer = dataclasses.replace(sgaer, **{key: parse_value(key, text)})
-        else:
-            train = dataclasses.replace(train, **{key: parse_value(key, text)})
+    settings = parse_settings(args.set)
+    base = with_settings(preset("classroom"), settings["model"])
+    train = with_settings(train_preset("classroom"), settings["train"], prefix="train.", where="train")
     train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=max(1, (2 * args.epochs) // 3))
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), progress=False)
-    cfg = ablation_config(dataclasses.replace(base, sgaer=sgaer, class_names=tuple(class_names)), args.variant)
+    cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
     uniform = math.log(len(class_names))
 
     runs = []
@@ -98,7 +98,7 @@ def main() -> None:
     left = [r["leaves_uniform_at_epoch"] for r in runs]
     print(json.dumps({
         "data": str(args.data), "variant": args.variant, "fold": 0, "folds": args.folds, "epochs": args.epochs,
-        "set": args.set, "end_norm": sgaer.end_norm, "augment": dataclasses.asdict(train.augment),
+        "set": args.set, "end_norm": base.sgaer.end_norm, "augment": dataclasses.asdict(train.augment),
         "uniform_loss": round(uniform, 3),
         "leaves_uniform_at_epoch": left,
         "mean_final_train_loss": round(float(np.mean([r["train_loss"][-1] for r in runs])), 3),

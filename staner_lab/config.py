@@ -17,6 +17,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,19 +73,49 @@ class _JsonMixin:
         return cls.from_dict(json.loads(text))
 
 
-def with_settings(config, settings: dict[str, str]):
+#: The sections of ``--set`` besides the model's own fields: TrainConfig, PreprocessConfig, RunOptions
+#: (staner_lab.training.fold) and the chosen executor (staner_lab.training.executors).
+SETTING_SECTIONS = ("train", "prep", "run", "executor")
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``--set FIELD=VALUE`` items by section: {"model": {...}, "train": {...}, "prep": ..., "run": ...,
+    "executor": ...}, each {field path within the section: text}. A path that does not start with a
+    section name is a model field (``sgaer.dropout``, ``alpha``)."""
+    out: dict[str, dict[str, str]] = {s: {} for s in ("model", *SETTING_SECTIONS)}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set {item}: give FIELD=VALUE, e.g. --set sgaer.dropout=0.4")
+        head, dot, rest = key.partition(".")
+        if head in SETTING_SECTIONS and dot:
+            out[head][rest] = value.strip()
+        else:
+            out["model"][key] = value.strip()
+    return out
+
+
+def with_settings(config, settings: dict[str, str], prefix: str = "", where: str = ""):
     """A copy of a config dataclass with each dotted field path in ``settings`` set from its text
     (``--set sgaer.dropout=0.4``, ``--set tler.clstm.cnn_channels=[8,16,32]``): the text is read as
     JSON when it parses (numbers, true/false, null, lists), else as a string; the copy is rebuilt and
-    checked like a config read from JSON, so a bad value names its field and what it allows."""
-    data = config.to_dict()
+    checked like a config read from JSON, so a bad value names its field and what it allows.
+
+    Works on any dataclass (TrainConfig, RunOptions, an executor); ``prefix`` is the section the paths
+    were given under on the command line (``train.``) and ``where`` names it in messages.
+    """
+    if not settings:
+        return config
+    data = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}
+    data = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in data.items()}
     for path, text in settings.items():
         keys, node = path.split("."), data
         for depth, key in enumerate(keys):
-            here = ".".join(keys[:depth]) or type(config).__name__
+            here = ".".join([where] * bool(where) + keys[:depth]) or type(config).__name__
             if not isinstance(node, dict) or key not in node:
                 known = sorted(node) if isinstance(node, dict) else []
-                raise ValueError(f"--set {path}: {here} has no field {key!r}"
+                raise ValueError(f"--set {prefix}{path}: {here} has no field {key!r}"
                                  + (f" (its fields: {', '.join(known)})" if known else " (it is not set in this model)"))
             if depth < len(keys) - 1:
                 node = node[key]
@@ -93,9 +124,9 @@ def with_settings(config, settings: dict[str, str]):
         except json.JSONDecodeError:
             node[keys[-1]] = text
     try:
-        return type(config).from_dict(data)
+        return _build(type(config), data, where or type(config).__name__)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"--set {', '.join(f'{k}={v}' for k, v in settings.items())}: {exc}") from None
+        raise ValueError(f"--set {', '.join(f'{prefix}{k}={v}' for k, v in settings.items())}: {exc}") from None
 
 
 def _build(tp: Any, value: Any, where: str) -> Any:
@@ -105,9 +136,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ValueError(f"config field {where!r}: expected an object, got {value!r}")
         hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        # fields added after a checkpoint was written take the value that checkpoint was trained with
-        value = {**getattr(tp, "LEGACY_DEFAULTS", {}), **value}
+        names = {f.name for f in dataclasses.fields(tp) if f.init}
         unknown = set(value) - names
         if unknown:
             raise ValueError(f"config {where!r}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
@@ -171,7 +200,6 @@ class InputConfig(_JsonMixin):
     # "Head motion" and "A recipe for real faces", has the measurements behind the default.
     stabilise: bool = True
 
-    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"short_sequences": "stretch", "stabilise": False}
 
 
 @dataclass(frozen=True)
@@ -211,7 +239,6 @@ class AttentionConfig(_JsonMixin):
     batch_norm: bool = True
     he_init: bool = True
 
-    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"batch_norm": False, "he_init": False}
 
 
 @dataclass(frozen=True)
@@ -227,7 +254,6 @@ class SGAERConfig(_JsonMixin):
     end_norm: Literal["none", "conv", "pooled"] = "conv"
     dropout: float = 0.5
 
-    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"end_norm": "none"}
 
 
 @dataclass(frozen=True)
@@ -235,8 +261,8 @@ class CLSTMConfig(_JsonMixin):
     """The C-LSTM block: a small CNN per frame, flattened, then an LSTM over time.
 
     The paper gives none of these; docs/model.md ("Both branches learning") records the
-    measurements behind each default. Checkpoints written before a field existed load with its
-    value in ``LEGACY_DEFAULTS`` (the behaviour they were trained with).
+    measurements behind each default. Checkpoints written before a field existed load with the value
+    they were trained with (``staner_lab.training.checkpoint.LEGACY_VALUES``).
     """
 
     cnn_channels: tuple[int, ...] = (32, 64, 128)  # one 3x3 conv (+ BN) + ReLU + 2x2 max-pool per entry
@@ -261,8 +287,6 @@ class CLSTMConfig(_JsonMixin):
     # its first frame. False = the paper's CNN on the frame alone. docs/model.md, "Motion as an input".
     difference_input: bool = True
 
-    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {
-        "input_norm": "none", "batch_norm": False, "he_init": False, "forget_bias": 0.0, "difference_input": False}
 
 
 @dataclass(frozen=True)
@@ -408,7 +432,6 @@ class TrainConfig(_JsonMixin):
     # outvote a better branch in Eq. 14 with 0.9 confidence (docs/training.md, "Real faces").
     label_smoothing: float = 0.0
 
-    LEGACY_DEFAULTS: typing.ClassVar[dict[str, Any]] = {"grad_clip": None}
 
     def __post_init__(self) -> None:
         # (field, the CLI flag that sets it, is the value allowed, the range in words)
@@ -416,13 +439,15 @@ class TrainConfig(_JsonMixin):
             ("epochs", "--epochs", self.epochs >= 1, "a whole number of at least 1"),
             ("batch_size", "--batch-size", self.batch_size >= 1, "a whole number of at least 1"),
             ("lr", "--lr", self.lr > 0, "above 0"),
-            ("lr_after", "--lr", self.lr_after > 0, "above 0"),
-            ("lr_drop_epoch", "--lr-drop-epoch", self.lr_drop_epoch >= 0, "at least 0"),
-            ("weight_decay", None, self.weight_decay >= 0, "at least 0"),
-            ("grad_clip", "--grad-clip", self.grad_clip is None or self.grad_clip > 0,
-             "above 0, or None (0 on the command line) for no clipping"),
-            ("select_fraction", "--select-fraction", 0.0 <= self.select_fraction < 1.0, "in [0, 1)"),
-            ("label_smoothing", "--label-smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
+            ("lr_after", "--set train.lr_after", self.lr_after > 0, "above 0"),
+            ("lr_drop_epoch", "--set train.lr_drop_epoch", self.lr_drop_epoch >= 0, "at least 0"),
+            ("weight_decay", "--set train.weight_decay", self.weight_decay >= 0, "at least 0"),
+            ("grad_clip", "--set train.grad_clip", self.grad_clip is None or self.grad_clip > 0,
+             "above 0, or null for no clipping"),
+            ("select_fraction", "--set train.select_fraction", 0.0 <= self.select_fraction < 1.0, "in [0, 1)"),
+            ("select_alpha", "--set train.select_alpha", not self.select_alpha or self.select_fraction > 0,
+             "false unless train.select_fraction is above 0 (α is chosen on those held-out training subjects)"),
+            ("label_smoothing", "--set train.label_smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
         ]
         for name, flag, ok, allowed in rules:
             if not ok:

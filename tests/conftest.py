@@ -8,7 +8,6 @@ from skimage import data as skimage_data
 
 from staner_lab.data.dlib_landmarks import DlibBackend
 
-
 #: Modules whose every test carries a marker; browser, notebooks and cluster tests are also slow.
 MODULE_MARKERS = {
     "test_app_browser": "browser",

@@ -324,8 +324,8 @@ def test_cli_flags_set_augment_and_class_balance():
         a = parse("--augment", flag).augment
         assert (a.geometric, a.photometric) == (geo, photo)
         assert dataclasses.replace(a, geometric=False, photometric=False) == AugmentConfig()  # ranges kept
-    assert parse("--class-balance", "sampler").class_balance == "sampler"
-    assert parse("--class-balance", "loss", "--preset", "paper").class_balance == "loss"
+    assert parse("--set", "train.class_balance=sampler").class_balance == "sampler"
+    assert parse("--set", "train.class_balance=loss", "--preset", "paper").class_balance == "loss"
 
 
 def test_run_fold_builds_the_training_set_with_the_options(monkeypatch, tmp_path):

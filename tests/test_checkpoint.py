@@ -107,3 +107,35 @@ def test_vgg_weights_missing_or_mismatched_give_the_fix(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, other)
     with pytest.raises(VGGWeightsError, match="torchvision vgg16"):
         load_vgg16_weights(fe, other)
+
+
+def test_the_compatibility_step_leaves_a_checkpoint_of_todays_code_unchanged(tmp_path):
+    """upgrade_config only fills what an old config lacks: today's configs (every preset and variant,
+    and options set away from their defaults) load equal and predict the same."""
+    import dataclasses
+    import json
+
+    from staner_lab.config import TrainConfig, ablation_config, with_settings
+    from staner_lab.training.checkpoint import LEGACY_VALUES, read_train_config, upgrade_config
+
+    changed = with_settings(preset("classroom"), {"inputs.stabilise": "false", "sgaer.end_norm": "none",
+                                                  "tler.clstm.difference_input": "false"})
+    for cfg in (preset("classroom"), preset("paper"), ablation_config(preset("classroom"), "C3"), changed):
+        data = json.loads(cfg.to_json())
+        assert upgrade_config(data) == data
+    torch.manual_seed(0)
+    model = STANER(changed).eval()
+    save_checkpoint(tmp_path / "today.pt", model)
+    loaded = load_model(tmp_path / "today.pt")
+    assert loaded.config == changed
+    peak, regions = model.example_inputs(batch_size=2)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(peak, regions).P, model(peak, regions).P, rtol=0, atol=0)
+    train = dataclasses.replace(TrainConfig(), grad_clip=2.0)
+    assert read_train_config(train.to_json()) == train
+    # a field the checkpoint lacks gets the value it was trained with, not today's default
+    old = json.loads(changed.to_json())
+    del old["sgaer"]["end_norm"], old["inputs"]["stabilise"]
+    upgraded = StanerConfig.from_dict(upgrade_config(old))
+    assert upgraded.sgaer.end_norm == LEGACY_VALUES["sgaer"]["end_norm"] != preset("classroom").sgaer.end_norm
+    assert upgraded.inputs.stabilise is False

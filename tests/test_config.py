@@ -59,12 +59,14 @@ def test_a_face_size_the_front_end_cannot_halve_three_times_is_refused_where_the
     ("epochs", 0, "TrainConfig.epochs (--epochs) must be a whole number of at least 1, got 0"),
     ("batch_size", 0, "TrainConfig.batch_size (--batch-size) must be a whole number of at least 1, got 0"),
     ("lr", -1.0, "TrainConfig.lr (--lr) must be above 0, got -1.0"),
-    ("lr_after", 0.0, "TrainConfig.lr_after (--lr) must be above 0"),
-    ("lr_drop_epoch", -1, "TrainConfig.lr_drop_epoch (--lr-drop-epoch) must be at least 0"),
-    ("weight_decay", -0.1, "TrainConfig.weight_decay must be at least 0"),
-    ("grad_clip", 0.0, "TrainConfig.grad_clip (--grad-clip) must be above 0, or None"),
-    ("select_fraction", 1.0, "TrainConfig.select_fraction (--select-fraction) must be in [0, 1)"),
-    ("label_smoothing", -0.1, "TrainConfig.label_smoothing (--label-smoothing) must be in [0, 1)"),
+    ("lr_after", 0.0, "TrainConfig.lr_after (--set train.lr_after) must be above 0"),
+    ("lr_drop_epoch", -1, "TrainConfig.lr_drop_epoch (--set train.lr_drop_epoch) must be at least 0"),
+    ("weight_decay", -0.1, "TrainConfig.weight_decay (--set train.weight_decay) must be at least 0"),
+    ("grad_clip", 0.0, "TrainConfig.grad_clip (--set train.grad_clip) must be above 0, or null"),
+    ("select_fraction", 1.0, "TrainConfig.select_fraction (--set train.select_fraction) must be in [0, 1)"),
+    ("label_smoothing", -0.1, "TrainConfig.label_smoothing (--set train.label_smoothing) must be in [0, 1)"),
+    ("select_alpha", True, ("TrainConfig.select_alpha (--set train.select_alpha) must be false unless "
+                            "train.select_fraction is above 0")),
 ])
 def test_each_training_number_is_checked_where_the_config_is_built(field, value, words):
     from staner_lab.config import TrainConfig

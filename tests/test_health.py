@@ -16,9 +16,6 @@ import torch
 from staner_lab import functional as Fn
 from staner_lab.cli import main
 from staner_lab.config import (
-    CLSTMConfig,
-    InputConfig,
-    SGAERConfig,
     StanerConfig,
     TrainConfig,
     ablation_config,
@@ -28,7 +25,13 @@ from staner_lab.config import (
 from staner_lab.data.dataset import StanerDataset, batch_tensors, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint
 from staner_lab.models import STANER
-from staner_lab.training.checkpoint import load_checkpoint, load_model
+from staner_lab.training.checkpoint import (
+    LEGACY_VALUES,
+    load_checkpoint,
+    load_model,
+    read_train_config,
+    upgrade_config,
+)
 from staner_lab.training.health import dead_regions, format_report, health_report
 from staner_lab.training.loop import fit, lr_at, predict, train_one_epoch
 
@@ -142,18 +145,18 @@ def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region
     samples = shipped_samples
     base = preset("classroom")
     legacy = dataclasses.replace(
-        base, inputs=dataclasses.replace(base.inputs, **InputConfig.LEGACY_DEFAULTS),
-        sgaer=dataclasses.replace(base.sgaer, **SGAERConfig.LEGACY_DEFAULTS),
-        tler=dataclasses.replace(base.tler, clstm=dataclasses.replace(base.tler.clstm, **CLSTMConfig.LEGACY_DEFAULTS)))
+        base, inputs=dataclasses.replace(base.inputs, **LEGACY_VALUES["inputs"]),
+        sgaer=dataclasses.replace(base.sgaer, **LEGACY_VALUES["sgaer"]),
+        tler=dataclasses.replace(base.tler, clstm=dataclasses.replace(base.tler.clstm, **LEGACY_VALUES["tler.clstm"])))
     torch.manual_seed(0)
     old_model = STANER(legacy).eval()
     payload = {"format": "staner-lab-checkpoint-1", "model": old_model.state_dict(), "extra": {}}
     config = json.loads(legacy.to_json())
-    for key in CLSTMConfig.LEGACY_DEFAULTS:
+    for key in LEGACY_VALUES["tler.clstm"]:
         del config["tler"]["clstm"][key]
-    for key in InputConfig.LEGACY_DEFAULTS:
+    for key in LEGACY_VALUES["inputs"]:
         del config["inputs"][key]
-    for key in SGAERConfig.LEGACY_DEFAULTS:
+    for key in LEGACY_VALUES["sgaer"]:
         del config["sgaer"][key]
     from staner_lab.training.checkpoint import FORMAT
 
@@ -215,7 +218,7 @@ def test_the_legacy_region_cnn_leaves_the_nose_dead_where_the_new_one_does_not(t
     samples = shipped_samples
     train = dataclasses.replace(train_preset("classroom"), epochs=6, lr_drop_epoch=5, seed=0)
     drives = {}
-    for name, clstm in (("legacy", CLSTMConfig.LEGACY_DEFAULTS), ("new", {})):
+    for name, clstm in (("legacy", LEGACY_VALUES["tler.clstm"]), ("new", {})):
         base = preset("classroom")
         base = dataclasses.replace(base, tler=dataclasses.replace(
             base.tler, clstm=dataclasses.replace(base.tler.clstm, **clstm)))
@@ -301,15 +304,15 @@ def test_cosine_schedule_runs_from_lr_to_lr_after():
 
 def test_configs_written_before_a_field_existed_load_with_the_behaviour_they_were_trained_with():
     cfg = json.loads(preset("classroom").to_json())
-    for key in CLSTMConfig.LEGACY_DEFAULTS:
+    for key in LEGACY_VALUES["tler.clstm"]:
         del cfg["tler"]["clstm"][key]
-    old = StanerConfig.from_dict(cfg).tler.clstm
+    old = StanerConfig.from_dict(upgrade_config(cfg)).tler.clstm
     assert (old.input_norm, old.batch_norm, old.he_init, old.forget_bias) == ("none", False, False, 0.0)
     new = StanerConfig.from_json(preset("classroom").to_json()).tler.clstm
     assert (new.input_norm, new.batch_norm, new.he_init, new.forget_bias) == ("frame", True, True, 1.0)
     train = json.loads(TrainConfig().to_json())
     del train["grad_clip"]
-    assert TrainConfig.from_dict(train).grad_clip is None and TrainConfig().grad_clip == 5.0
+    assert read_train_config(json.dumps(train)).grad_clip is None and TrainConfig().grad_clip == 5.0
 
 
 def test_forget_bias_is_set_in_the_f_rows_only():
@@ -425,7 +428,7 @@ def test_select_alpha_fuses_the_test_fold_with_the_alpha_chosen_on_training_subj
         fused = res["alpha"] * np.array([float(row[f"G_P_{c}"]) for c in names]) + (1 - res["alpha"]) * np.array(
             [float(row[f"L_P_{c}"]) for c in names])
         assert np.allclose(P, fused, atol=2e-6)
-    assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--select-alpha"]) == 2
+    assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--set", "train.select_alpha=true"]) == 2
 
 
 def test_the_score_spread_shows_a_branch_that_gives_every_face_the_same_scores():

@@ -71,23 +71,26 @@ def test_cv_with_executor_processes_on_the_command_line(tmp_path, capsys):
     write_ckplus(generate_dataset(4, seed=3, frames=3, size=64, emotions=CLASSES, noise=0.3), tmp_path / "data")
     args = ["cv", "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--folds", "2",
             "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "run")]
-    assert main([*args, "--executor", "processes", "--processes", "2", "--cpus-per-run", "1"]) == 0
+    assert main([*args, "--executor", "processes", "--set", "executor.processes=2", "--cpus-per-run", "1"]) == 0
     out = capsys.readouterr().out
     assert "processes: 2 runs, 2 at a time, 1 torch thread(s) each" in out
     res = json.loads((tmp_path / "run" / "results.json").read_text())
     assert res["executor"] == "processes" and len(res["folds"]) == 2
 
     bad = [*args[:-1], str(tmp_path / "bad")]
-    assert main([*bad, "--executor", "local", "--processes", "2"]) == 2
-    assert "--processes only applies to --executor processes" in capsys.readouterr().err
-    assert main([*bad, "--executor", "processes", "--address", "auto"]) == 2
-    assert "--address only apply to --executor ray" in capsys.readouterr().err
+    assert main([*bad, "--executor", "local", "--set", "executor.processes=2"]) == 2
+    assert "--set executor.processes: --executor local has no settings" in capsys.readouterr().err
+    assert main([*bad, "--executor", "processes", "--set", "executor.address=auto"]) == 2
+    assert ("--set executor.address: executor has no field 'address' (its fields: processes, threads)"
+            in capsys.readouterr().err)
     assert main([*bad, "--executor", "processes", "--cpus-per-run", "0.5"]) == 2
     assert "give a whole number of threads" in capsys.readouterr().err
-    assert main([*bad, "--executor", "processes", "--processes", "0"]) == 2
-    assert "--processes 0: give at least 1" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="--processes and --cpus-per-run must be at least 1"):
-        ProcessExecutor(processes=2, threads=0).run([object()], [], RunOptions(progress=False))
+    assert main([*bad, "--executor", "processes", "--set", "executor.processes=0"]) == 2
+    assert "executor.processes and --cpus-per-run (threads) must be at least 1, not 0 and 1" in capsys.readouterr().err
+    assert main([*bad, "--executor", "processes", "--set", "executor.processes=two"]) == 2
+    assert "config field 'executor.processes': expected int, got 'two'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="executor.processes and --cpus-per-run"):
+        ProcessExecutor(processes=2, threads=0)
 
 
 def test_a_killed_worker_fails_its_runs_clearly_and_resume_continues_to_the_same_weights(one_thread, tmp_path):
@@ -148,7 +151,7 @@ def test_a_killed_cv_leaves_no_run_training_in_the_background(tmp_path):
     run = tmp_path / "run"
     cv = subprocess.Popen([sys.executable, "-m", "staner_lab.cli", "cv", "--data", str(tmp_path / "data"),
                            "--cache", str(tmp_path / "cache"), "--folds", "2", "--epochs", "500", "--batch-size", "4",
-                           "--out", str(run), "--no-progress", "--executor", "processes", "--processes", "2"],
+                           "--out", str(run), "--no-progress", "--executor", "processes", "--set", "executor.processes=2"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180

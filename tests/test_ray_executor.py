@@ -101,8 +101,8 @@ def test_cli_cv_on_ray(local_ray, tmp_path, capsys):
 
 def test_executor_options_are_checked(tmp_path, capsys, monkeypatch):
     args = ["cv", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--no-progress"]
-    assert main([*args, "--address", "auto"]) == 2
-    assert "--address only apply to --executor ray" in capsys.readouterr().err
+    assert main([*args, "--executor", "local", "--set", "executor.address=auto"]) == 2
+    assert "--set executor.address: --executor local has no settings" in capsys.readouterr().err
     assert main([*args, "--executor", "ray", "--device", "cuda:1"]) == 2
     assert "use auto, cpu or cuda" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cpus-per-run"):

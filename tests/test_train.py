@@ -294,14 +294,14 @@ def test_cv_over_seeds_layout_resume_and_refusals(tiny, tmp_path, capsys):
 def test_face_size_option_reaches_the_trained_model_and_bad_sizes_are_refused(tiny, tmp_path, capsys):
     from staner_lab.training.checkpoint import load_model
 
-    assert main(["train", *_common(tiny, tmp_path / "run", "--face-size", "96")]) == 0
+    assert main(["train", *_common(tiny, tmp_path / "run", "--set", "inputs.face_size=96")]) == 0
     model = load_model(tmp_path / "run" / "model.pt")
     assert model.config.inputs.face_size == 96
     peak, _ = model.example_inputs(batch_size=1)
     assert peak.shape[-1] == 96 and model.sgaer.forward_intermediates(peak).M.shape[-1] == 12
-    assert main(["train", *_common(tiny, tmp_path / "bad", "--face-size", "100")]) == 2
-    assert "--face-size 100: inputs.face_size 100: SGAER's front end halves the face three times; give a multiple " \
-           "of 8" in capsys.readouterr().err
+    assert main(["train", *_common(tiny, tmp_path / "bad", "--set", "inputs.face_size=100")]) == 2
+    assert "--set inputs.face_size=100: inputs.face_size 100: SGAER's front end halves the face three times; give " \
+           "a multiple of 8" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -309,7 +309,7 @@ def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_p
     from staner_lab.training.checkpoint import load_model
 
     assert preset("classroom").tler.clstm.difference_input and preset("paper").tler.clstm.difference_input
-    assert main(["train", *_common(tiny, tmp_path / "run", "--no-difference-input")]) == 0
+    assert main(["train", *_common(tiny, tmp_path / "run", "--set", "tler.clstm.difference_input=false")]) == 0
     model = load_model(tmp_path / "run" / "model.pt")
     assert not any(model.tler.clstm[r].config.difference_input for r in REGIONS)
     assert all(model.tler.clstm[r].cnn.layers[0].in_channels == 1 for r in REGIONS)
@@ -320,7 +320,7 @@ def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_p
 def test_end_norm_option_reaches_the_trained_model(tiny, tmp_path):
     from staner_lab.training.checkpoint import load_model
 
-    assert main(["train", *_common(tiny, tmp_path / "run", "--end-norm", "none")]) == 0
+    assert main(["train", *_common(tiny, tmp_path / "run", "--set", "sgaer.end_norm=none")]) == 0
     model = load_model(tmp_path / "run" / "model.pt")
     assert model.config.sgaer.end_norm == "none"
     assert isinstance(model.sgaer.end_conv.bn1, torch.nn.Identity)
@@ -340,13 +340,13 @@ def test_label_smoothing_trains_towards_softened_targets_and_is_checked(tiny, tm
     losses = {}
     for eps in ("0", "0.2"):
         run = tmp_path / f"ls{eps}"
-        assert main(["train", *_common(tiny, run, "--label-smoothing", eps)]) == 0
+        assert main(["train", *_common(tiny, run, "--set", f"train.label_smoothing={eps}")]) == 0
         losses[eps] = [float(r["train_loss"]) for r in csv.DictReader((run / "metrics.csv").open())]
         assert load_checkpoint(run / "model.pt")["extra"]["train_config"]
     assert losses["0"][0] != losses["0.2"][0]
     assert json.loads((tmp_path / "ls0.2" / "results.json").read_text())["train_config"]["label_smoothing"] == 0.2
-    assert main(["train", *_common(tiny, tmp_path / "bad", "--label-smoothing", "1")]) == 2
-    assert "TrainConfig.label_smoothing (--label-smoothing) must be in [0, 1), got 1.0" in capsys.readouterr().err
+    assert main(["train", *_common(tiny, tmp_path / "bad", "--set", "train.label_smoothing=1")]) == 2
+    assert "TrainConfig.label_smoothing (--set train.label_smoothing) must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -24,13 +24,14 @@ __all__ = ["AttentionModule", "ChannelAttentionScores", "SpatialAttentionScores"
 class SpatialAttentionScores(nn.Module):
     """Fig. 3: (B, C, H, W) -> scores (B, 1, H, W), before the sigmoid."""
 
-    def __init__(self, channels: int, hidden: int, batch_norm: bool = False, he_init: bool = False) -> None:
+    def __init__(self, channels: int, config: AttentionConfig) -> None:
         super().__init__()
+        hidden = config.hidden_channels
         self.conv3x3 = nn.Conv2d(channels, hidden, kernel_size=3, padding=1)  # wider receptive field
-        self.norm = nn.BatchNorm2d(hidden) if batch_norm else nn.Identity()
+        self.norm = nn.BatchNorm2d(hidden) if config.batch_norm else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
         self.conv1x1 = nn.Conv2d(hidden, 1, kernel_size=1)  # channels -> one map
-        if he_init:  # as the front end: activations keep their scale, so scores spread over positions
+        if config.he_init:  # as the front end: activations keep their scale, so scores spread over positions
             nn.init.kaiming_normal_(self.conv3x3.weight, mode="fan_in", nonlinearity="relu")
             nn.init.kaiming_normal_(self.conv1x1.weight, mode="fan_in", nonlinearity="linear")
             nn.init.zeros_(self.conv3x3.bias)
@@ -72,8 +73,7 @@ class AttentionModule(nn.Module):
             raise ValueError("AttentionConfig.normalise='softmax' makes positions compete; it needs kind "
                              f"'spatial', got {config.kind!r}")
         if config.kind == "spatial":
-            self.scores = SpatialAttentionScores(channels, config.hidden_channels, config.batch_norm,
-                                                 config.he_init)
+            self.scores = SpatialAttentionScores(channels, config)
         elif config.kind == "channel":
             self.scores = ChannelAttentionScores(channels, config.hidden_channels)
         else:

@@ -26,17 +26,17 @@ LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
 
 class RegionCNN(nn.Module):
     """Shallow per-frame features: (3x3 conv -> [batch norm] -> ReLU -> 2x2 max-pool) per entry of
-    ``channels``, after an input normalisation (see ``CLSTMConfig.input_norm``). With
-    ``difference_input`` a second channel holds the normalised frame minus the normalised reference
-    frame (the sequence's first).
+    ``config.cnn_channels``, after an input normalisation (``config.input_norm``). With
+    ``config.difference_input`` a second channel holds the normalised frame minus the normalised
+    reference frame (the sequence's first).
 
     Shapes: (B, 1, h, w) [and a normalised reference (B, 1, h, w)] -> (B, D) with
     D = channels[-1] * (h / 2^n) * (w / 2^n).
     """
 
-    def __init__(self, channels: tuple[int, ...], size: tuple[int, int], input_norm: str = "none",
-                 batch_norm: bool = False, he_init: bool = False, difference_input: bool = False) -> None:
+    def __init__(self, config: CLSTMConfig, size: tuple[int, int]) -> None:
         super().__init__()
+        channels, batch_norm, difference_input = config.cnn_channels, config.batch_norm, config.difference_input
         layers: list[nn.Module] = []
         in_ch = 2 if difference_input else 1
         h, w = size
@@ -48,12 +48,12 @@ class RegionCNN(nn.Module):
             in_ch, h, w = c, h // 2, w // 2
         if h < 1 or w < 1:
             raise ValueError(f"region size {size} is too small for {len(channels)} pooling stages")
-        self.input_norm = input_norm
+        self.input_norm = config.input_norm
         self.difference_input = difference_input
         self.layers = nn.Sequential(*layers)
         self.out_shape = (in_ch, h, w)
         self.out_dim = in_ch * h * w
-        if he_init:
+        if config.he_init:
             for m in self.layers:
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
@@ -86,8 +86,7 @@ class CLSTM(nn.Module):
         super().__init__()
         self.config = config
         self.size = tuple(size)
-        self.cnn = RegionCNN(config.cnn_channels, self.size, config.input_norm, config.batch_norm, config.he_init,
-                             config.difference_input)
+        self.cnn = RegionCNN(config, self.size)
         self.lstm = nn.LSTM(self.cnn.out_dim, config.hidden_size, batch_first=True)
         if config.forget_bias:
             N = config.hidden_size

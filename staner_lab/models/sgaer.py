@@ -17,12 +17,13 @@ class EndConv2d(nn.Module):
     """SGAER's end convolution (size not given in the paper): two 3x3 convs with a pool between,
     then global average pooling to a vector. (B, C, H, W) -> F_G (B, E).
 
-    ``norm`` (docs/model.md, "SGAER leaving the uniform prediction"): "conv" puts a batch norm after
+    ``config.end_norm`` (docs/model.md, "SGAER leaving the uniform prediction"): "conv" puts a batch norm after
     each conv, "pooled" one on the pooled vector F_G, "none" has none (the round-4 branch, whose class
     scores stay alike for all faces for several epochs at the start of training)."""
 
-    def __init__(self, in_channels: int, out_channels: int, norm: str = "none") -> None:
+    def __init__(self, in_channels: int, config: SGAERConfig) -> None:
         super().__init__()
+        out_channels, norm = config.end_channels, config.end_norm
         if norm not in ("none", "conv", "pooled"):
             raise ValueError(f"end-convolution norm must be 'none', 'conv' or 'pooled', got {norm!r}")
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
@@ -59,7 +60,7 @@ class SGAER(nn.Module):
         self.frontend = VGGFrontEnd(config.frontend)
         C = self.frontend.out_channels
         self.attention = AttentionModule(C, config.attention) if config.attention.kind != "none" else None
-        self.end_conv = EndConv2d(C, config.end_channels, config.end_norm)
+        self.end_conv = EndConv2d(C, config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.end_channels, num_classes)
 

@@ -7,22 +7,70 @@ A checkpoint is a dict of tensors and plain values::
 
 ``extra`` carries what a trainer needs to resume (optimizer state, epoch, RNG states, metrics);
 it must hold only tensors, numbers, strings, lists and dicts.
+
+Old checkpoints keep predicting as they did: a config field added after a checkpoint was written is
+missing from its config, and :func:`upgrade_config` (the one compatibility step, at load) gives it
+the value that checkpoint was trained with (:data:`LEGACY_VALUES`), not today's default.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from staner_lab.atomic import atomic_write
-from staner_lab.config import StanerConfig
+from staner_lab.config import StanerConfig, TrainConfig
 from staner_lab.models.staner import STANER
 
-__all__ = ["CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = ["LEGACY_VALUES", "CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model",
+           "read_train_config", "save_checkpoint", "upgrade_config"]
 
 FORMAT = "staner-lab/1"
+
+#: Config fields added after the first checkpoints were written, by dotted path of their config
+#: section (``train`` is the TrainConfig of a resumable last.pt), with the value those checkpoints
+#: were trained with: the round-1 region CNN (no input normalisation, batch norm, He init or forget
+#: bias, no difference channel), attention without batch norm, no end batch norm, short sequences
+#: stretched, no head-motion stabilisation, no gradient clipping.
+LEGACY_VALUES: dict[str, dict[str, Any]] = {
+    "inputs": {"short_sequences": "stretch", "stabilise": False},
+    "sgaer": {"end_norm": "none"},
+    "sgaer.attention": {"batch_norm": False, "he_init": False},
+    "tler.clstm": {"input_norm": "none", "batch_norm": False, "he_init": False, "forget_bias": 0.0,
+                   "difference_input": False},
+    "train": {"grad_clip": None},
+}
+
+
+def upgrade_config(data: dict[str, Any], section: str = "") -> dict[str, Any]:
+    """A copy of a config read from an older checkpoint (parsed JSON) with each field it lacks set to
+    the value it was trained with (:data:`LEGACY_VALUES`); ``section`` "" is a StanerConfig, "train"
+    a TrainConfig."""
+    data = copy.deepcopy(data)
+    for path, values in LEGACY_VALUES.items():
+        keys = path.split(".")
+        if section:
+            if keys[0] != section:
+                continue
+            keys = keys[1:]
+        elif keys[0] == "train":
+            continue
+        node: Any = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            for field, value in values.items():
+                node.setdefault(field, value)
+    return data
+
+
+def read_train_config(text: str) -> TrainConfig:
+    """The TrainConfig saved in a checkpoint's ``extra["train_config"]`` (JSON), upgraded like the model's."""
+    return TrainConfig.from_dict(upgrade_config(json.loads(text), "train"))
 
 
 class CheckpointError(ValueError):
@@ -65,7 +113,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "To start from ImageNet VGG-16 weights use staner_lab.models.load_vgg16_weights instead."
         )
     try:
-        payload["config"] = StanerConfig.from_json(payload["config"])
+        payload["config"] = StanerConfig.from_dict(upgrade_config(json.loads(payload["config"])))
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: its config cannot be read ({exc})") from exc
     return payload

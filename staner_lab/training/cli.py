@@ -18,6 +18,7 @@ from staner_lab.config import (
     PreprocessConfig,
     TrainConfig,
     ablation_config,
+    parse_settings,
     train_preset,
     with_settings,
 )
@@ -40,113 +41,56 @@ def _add_data_args(p: argparse.ArgumentParser, data_required: bool = True) -> No
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training (defaults per preset: paper = Section 4.2 of the paper; "
-                             "classroom = batch 16, lr 1e-3, see docs/training.md)")
+    g = p.add_argument_group("training (every default is the preset's: paper = Section 4.2 of the paper, "
+                             "classroom = batch 16, lr 1e-3; docs/training.md)")
     g.add_argument("--preset", choices=sorted(PRESETS), default="classroom", help="model size (default classroom)")
-    g.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="epochs (default 150)")
+    g.add_argument("--epochs", type=int, default=None, help="epochs (default 150; the lr drops tenfold at epoch "
+                                                              "100, or at 2/3 of --epochs when fewer)")
     g.add_argument("--batch-size", type=int, default=None, help="batch size (paper 64, classroom 16)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (paper 1e-4, classroom 1e-3)")
-    g.add_argument("--lr-drop-epoch", type=int, default=None,
-                   help="epoch from which lr is divided by 10 (default: 100, or 2/3 of --epochs when fewer)")
-    g.add_argument("--schedule", choices=("step", "cosine"), default=None,
-                   help="learning-rate schedule: the paper's step (default) or a half cosine down to lr/10")
-    g.add_argument("--grad-clip", type=float, default=None, metavar="NORM",
-                   help="clip the gradient norm to NORM (default 5; 0 = no clipping)")
-    g.add_argument("--clip", choices=["global", "per_branch"], default=None,
-                   help="one gradient norm over all parameters (default) or one per branch (SGAER, TLER)")
-    g.add_argument("--select-fraction", type=float, default=None, metavar="F",
-                   help="hold out F of the training subjects and keep the epoch that is best on them "
-                        "(default 0: the last epoch)")
-    g.add_argument("--select", choices=["fused", "per_branch"], default=None,
-                   help="with --select-fraction: keep the one epoch best for the fused decision (default), or "
-                        "each branch's weights from the epoch best for that branch")
-    g.add_argument("--select-alpha", action="store_true",
-                   help="with --select-fraction: choose the fusion weight α of Eq. 14 on the held-out training "
-                        "subjects instead of --alpha")
-    g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    g.add_argument("--augment", choices=("none", "geometric", "photometric", "both"), default=None,
+                   help="augmentation on top of the flip: small shift/scale/rotation, lighting/noise/blur, "
+                        "or both (default none; docs/training.md)")
     g.add_argument("--vgg-weights", type=Path, default=None, metavar="PTH",
                    help="start the VGG front end from a local torchvision vgg16 state dict (paper preset)")
     g.add_argument("--init", type=Path, default=None, metavar="CKPT",
                    help="start from this staner-lab checkpoint's weights (same preset, variant and architecture), "
                         "e.g. a model trained on the synthetic lab as pretraining for real faces")
-    g.add_argument("--alpha", type=float, default=0.5, help="fusion weight of Eq. 14 (default 0.5)")
-    g.add_argument("--no-stabilise", action="store_true",
-                   help="cut the regions from the raw frames with the paper's fixed boxes, without first "
-                        "warping every frame onto the peak frame's head position (docs/model.md, \"Head motion\")")
-    g.add_argument("--end-norm", choices=("none", "conv", "pooled"), default=None,
-                   help="batch norm in SGAER's end convolution: after each conv, on the pooled F_G, or none "
-                        "(default: conv, which trains SGAER faster and fuses better; none gives an attention map "
-                        "that points at the action units more often: docs/model.md, \"SGAER leaving the uniform "
-                        "prediction\")")
-    g.add_argument("--no-difference-input", action="store_true",
-                   help="the paper's region CNN on each frame alone, without the default second channel that "
-                        "holds the frame minus the sequence's first frame (docs/model.md, \"Motion as an input\")")
-    g.add_argument("--face-size", type=int, default=None, metavar="PX",
-                   help="side of the peak face I_p in pixels, a multiple of 8 (default: the preset's, classroom "
-                        "64, paper 224). M has one cell per 8 x 8 pixels; on a larger face each cell sees less of it, "
-                        "and M points more often at the action units (docs/model.md, \"Making attention localise\")")
-    g.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
-    g.add_argument("--augment", choices=("none", "geometric", "photometric", "both"), default=None,
-                   help="augmentation on top of the flip: small shift/scale/rotation, lighting/noise/blur, "
-                        "or both (default: the preset's, none; docs/training.md)")
-    g.add_argument("--class-balance", choices=("none", "sampler", "loss"), default=None,
-                   help="unequal classes: draw classes equally each epoch (sampler) or weight the loss "
-                        "(loss) (default: the preset's, none)")
-    g.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
-                   help="train towards 1 - EPS on the true class and EPS/K on each class (default: the preset's, 0)")
     g.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="settings",
-                   help="any other config field, by its dotted path (repeatable): model fields as in the "
-                        "checkpoint's config (sgaer.dropout=0.4, tler.clstm.hidden_size=128, "
-                        "inputs.frames=12), training fields under train. (train.weight_decay=0); applied "
-                        "after the options above and checked like them")
+                   help="any other setting, by its dotted path (repeatable; docs/training.md lists them): model "
+                        "fields as in the checkpoint's config (alpha=0.6, inputs.face_size=128, "
+                        "sgaer.end_norm=none, tler.clstm.difference_input=false), training fields under train. "
+                        "(train.label_smoothing=0.1, train.class_balance=sampler, train.select_fraction=0.2), "
+                        "how runs are carried out under run. (run.amp=false, run.workers=2) and the executor's "
+                        "under executor. (executor.processes=2, executor.address=auto) and preprocessing under prep. "
+                        "(prep.upscale_below=96); checked like the options above")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    g.add_argument("--no-amp", action="store_true", help="no autocast on CUDA")
-    g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     g.add_argument("--out", required=True, type=Path, metavar="RUN", help="run folder for checkpoints and results")
     g.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     g.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
 
-def _augment_and_balance(base: TrainConfig, args) -> TrainConfig:
-    """``--augment`` and ``--class-balance`` on top of the preset's values (None keeps them)."""
-    augment, balance = getattr(args, "augment", None), getattr(args, "class_balance", None)
-    if augment is not None:
-        base = dataclasses.replace(base, augment=base.augment.with_families(augment))
-    return dataclasses.replace(base, class_balance=balance) if balance is not None else base
-
-
 def _train_config(args) -> TrainConfig:
-    if args.select_alpha and not args.select_fraction:
-        raise ValueError("--select-alpha chooses α on held-out training subjects: add --select-fraction "
-                         "(e.g. 0.2)")
-    base = _augment_and_balance(train_preset(args.preset), args)
-    lr = args.lr if args.lr is not None else base.lr
-    drop = args.lr_drop_epoch
-    if drop is None:
-        drop = base.lr_drop_epoch if args.epochs > base.lr_drop_epoch else max(1, (2 * args.epochs) // 3)
+    """The preset's training config with the options and ``--set train.*`` on top."""
+    base = train_preset(args.preset)
+    if args.augment is not None:
+        base = dataclasses.replace(base, augment=base.augment.with_families(args.augment))
+    epochs = base.epochs if args.epochs is None else args.epochs
+    lr = base.lr if args.lr is None else args.lr
+    drop = base.lr_drop_epoch if epochs > base.lr_drop_epoch else max(1, (2 * epochs) // 3)
     batch = base.batch_size if args.batch_size is None else args.batch_size  # 0 is refused, not the default
-    cfg = dataclasses.replace(base, epochs=args.epochs, batch_size=batch, lr=lr,
-                               lr_after=lr / 10, lr_drop_epoch=drop, optimizer=args.optimizer,
-                               flip=not args.no_flip, seed=args.seed,
-                               vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
-                               init=str(args.init) if args.init else None,
-                               schedule=args.schedule or base.schedule,
-                               select_alpha=args.select_alpha or base.select_alpha,
-                               select_fraction=base.select_fraction if args.select_fraction is None
-                               else args.select_fraction, select=args.select or base.select,
-                               grad_clip=base.grad_clip if args.grad_clip is None else (args.grad_clip or None),
-                               clip=args.clip or base.clip,
-                               label_smoothing=base.label_smoothing if args.label_smoothing is None
-                               else args.label_smoothing)
-    train_settings = {k.removeprefix("train."): v for k, v in _settings(args).items() if k.startswith("train.")}
-    return with_settings(cfg, train_settings) if train_settings else cfg
+    cfg = dataclasses.replace(base, epochs=epochs, batch_size=batch, lr=lr, lr_after=lr / 10, lr_drop_epoch=drop,
+                              seed=args.seed, vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
+                              init=str(args.init) if args.init else None)
+    return with_settings(cfg, _settings(args, "train"), prefix="train.", where="train")
 
 
 def _load_data(args, config):
     from staner_lab.data.dataset import load_samples
 
-    prep = PreprocessConfig(whole_frame_face=args.whole_frame_face)
+    prep = with_settings(PreprocessConfig(whole_frame_face=args.whole_frame_face), _settings(args, "prep"),
+                         prefix="prep.", where="prep")
     samples, class_names, report = load_samples(args.data, config.inputs, prep, layout=args.layout,
                                                 cache_dir=args.cache, on_error=args.on_error,
                                                 progress=not args.no_progress)
@@ -158,34 +102,13 @@ def _load_data(args, config):
 def _model_config(args, class_names=None, variant="STANER"):
     from staner_lab.config import preset
 
-    cfg = preset(args.preset, class_names)
-    if getattr(args, "no_stabilise", False):
-        cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=False))
-    if getattr(args, "end_norm", None):
-        cfg = dataclasses.replace(cfg, sgaer=dataclasses.replace(cfg.sgaer, end_norm=args.end_norm))
-    if getattr(args, "no_difference_input", False):
-        clstm = dataclasses.replace(cfg.tler.clstm, difference_input=False)
-        cfg = dataclasses.replace(cfg, tler=dataclasses.replace(cfg.tler, clstm=clstm))
-    if getattr(args, "face_size", None) is not None:
-        try:
-            cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, face_size=args.face_size))
-        except ValueError as exc:
-            raise ValueError(f"--face-size {args.face_size}: {exc}") from None
-    model_settings = {k: v for k, v in _settings(args).items() if not k.startswith("train.")}
-    if model_settings:
-        cfg = with_settings(cfg, model_settings)
-    return ablation_config(dataclasses.replace(cfg, alpha=args.alpha), variant)
+    cfg = with_settings(preset(args.preset, class_names), _settings(args, "model"))
+    return ablation_config(cfg, variant)
 
 
-def _settings(args) -> dict[str, str]:
-    """``--set FIELD=VALUE`` options as {dotted path: text}."""
-    out = {}
-    for item in getattr(args, "settings", None) or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {item}: give FIELD=VALUE, e.g. --set sgaer.dropout=0.4")
-        out[key.strip()] = value.strip()
-    return out
+def _settings(args, section: str) -> dict[str, str]:
+    """``--set`` options of one section (config.parse_settings): "model", "train", "prep", "run" or "executor"."""
+    return parse_settings(getattr(args, "settings", None) or [])[section]
 
 
 def _device(args) -> str:
@@ -201,21 +124,10 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
                         "one after another here; processes: side by side, one process per run on this machine "
                         "(--processes, --cpus-per-run); ray: one Ray task per (variant, seed, fold) run (needs "
                         "pip install -e '.[cluster]')")
-    g.add_argument("--processes", type=int, default=None, metavar="N",
-                   help="with --executor processes: runs at a time, one process each (default: this machine's "
-                        "cores divided by --cpus-per-run)")
-    g.add_argument("--address", default=None, metavar="ADDR",
-                   help="with --executor ray: an existing Ray cluster (auto, HOST:PORT or ray://HOST:10001); "
-                        "default: start a local Ray instance on this machine. --out must be a folder every node "
-                        "sees at the same path")
-    g.add_argument("--gpus-per-run", type=float, default=None, metavar="G",
-                   help="GPUs each run reserves (0.5: two runs share a card; default 1 when the cluster has "
-                        "GPUs and --device is not cpu, else 0)")
     g.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
-                   help="with --executor ray or processes: CPUs each run reserves, also its torch threads (default 1)")
-    g.add_argument("--max-retries", type=int, default=3, metavar="N",
-                   help="how often a run whose task failed or whose worker or node died is started again; "
-                        "it resumes from its last checkpoint (default 3)")
+                   help="with --executor ray or processes: CPUs each run reserves, also its torch threads "
+                        "(default 1). The executor's other settings: --set executor.FIELD=VALUE (processes: "
+                        "processes; ray: address, gpus_per_run, max_retries; docs/cluster.md)")
 
 
 def _cores() -> int:
@@ -232,16 +144,15 @@ def _auto_executor(args) -> str:
 
 
 def _executor(args):
-    """(executor, device): the Ray executor resolves "auto" on the node that runs each task."""
+    """(executor, device), with ``--set executor.*`` checked against the chosen executor's fields; the
+    Ray executor resolves the device "auto" on the node that runs each task."""
     if args.executor == "auto":
         args.executor = _auto_executor(args)
-    if args.executor != "ray":
-        given = [f for f, v in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)) if v is not None]
-        if given:
-            raise ValueError(f"{', '.join(given)} only apply to --executor ray")
-    if args.executor != "processes" and args.processes is not None:
-        raise ValueError("--processes only applies to --executor processes")
+    settings = _settings(args, "executor")
     if args.executor == "local":
+        if settings:
+            raise ValueError(f"--set executor.{next(iter(settings))}: --executor local has no settings "
+                             "(choose --executor processes or ray)")
         return None, _device(args)
     if args.executor == "processes":
         from staner_lab.training.executors import ProcessExecutor
@@ -250,17 +161,15 @@ def _executor(args):
         if threads < 1 or threads != args.cpus_per_run:
             raise ValueError(f"--cpus-per-run {args.cpus_per_run:g}: with --executor processes give a whole "
                              "number of threads, at least 1")
-        processes = args.processes if args.processes is not None else max(1, _cores() // threads)
-        if processes < 1:
-            raise ValueError(f"--processes {processes}: give at least 1")
-        return ProcessExecutor(processes=processes, threads=threads), _device(args)
+        executor = ProcessExecutor(processes=max(1, _cores() // threads), threads=threads)
+        return with_settings(executor, settings, prefix="executor.", where="executor"), _device(args)
     from staner_lab.training.executors import RayExecutor, import_ray
 
     import_ray()  # the clear error before any data is read
     if args.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device {args.device}: with --executor ray use auto, cpu or cuda (Ray assigns the card)")
-    return RayExecutor(address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
-                       max_retries=args.max_retries), args.device
+    return with_settings(RayExecutor(cpus_per_run=args.cpus_per_run), settings, prefix="executor.",
+                         where="executor"), args.device
 
 
 def _check_init(args, cfg) -> None:
@@ -275,8 +184,8 @@ def _check_init(args, cfg) -> None:
 def _run_options(args, device: str):
     from staner_lab.training.fold import RunOptions
 
-    return RunOptions(device=device, amp=not args.no_amp, resume=args.resume, overwrite=args.overwrite,
-                      progress=not args.no_progress, workers=args.workers)
+    options = RunOptions(device=device, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    return with_settings(options, _settings(args, "run"), prefix="run.", where="run")
 
 
 def _train(args) -> int:

@@ -179,10 +179,12 @@ class ProcessExecutor:
     threads: int = 1
     name: str = dataclasses.field(default="processes", init=False)
 
-    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:
+    def __post_init__(self) -> None:
         if self.processes < 1 or self.threads < 1:
-            raise ValueError(f"--processes and --cpus-per-run must be at least 1, not {self.processes} and "
-                             f"{self.threads}")
+            raise ValueError(f"executor.processes and --cpus-per-run (threads) must be at least 1, not "
+                             f"{self.processes} and {self.threads}")
+
+    def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:
         results, todo = _unfinished(runs, options.resume, options.progress)
         if not todo:
             return results  # type: ignore[return-value]

@@ -29,7 +29,7 @@ from staner_lab.config import TrainConfig
 from staner_lab.data.dataset import StanerDataset, class_weights, collate, make_loader
 from staner_lab.device import autocast, prepare_model
 from staner_lab.models.staner import STANER
-from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from staner_lab.training.checkpoint import load_checkpoint, read_train_config, save_checkpoint
 from staner_lab.training.health import flat_row, health_report
 
 __all__ = [
@@ -293,7 +293,7 @@ def _resume(ckpt_path: Path, model: STANER, optimizer: torch.optim.Optimizer, sc
         return [], 0
     payload = load_checkpoint(ckpt_path)
     extra = payload["extra"]
-    if TrainConfig.from_json(extra["train_config"]) != cfg:
+    if read_train_config(extra["train_config"]) != cfg:
         raise ValueError(f"{ckpt_path} was written with another training config; "
                          "resume with the same options or start a new run folder")
     model.load_state_dict(payload["model"])
