@@ -202,3 +202,29 @@ def test_meta_and_cpu_traces_agree_and_leave_the_random_state_alone():
     for part in PARTS:
         assert traced_shapes(cfg, part, device="meta") == traced_shapes(cfg, part, device="cpu"), part
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_each_shown_expression_is_the_python_that_reads_the_same_object():
+    """The code a reader sees is real Python: evaluated here (only here, in the test) on the same
+    names it is the object the path resolves to; a path into a field that does not exist fails when
+    it is built, so renaming a field of staner_lab.outputs breaks shapes.py at import."""
+    import torch
+
+    from staner_lab.explain import shapes
+    from staner_lab.models import STANER
+
+    cfg = preset("classroom")
+    model = STANER(cfg).eval()
+    ns = shapes.code_namespace(model, 2, torch.Generator().manual_seed(0))
+    for part in shapes.PARTS:
+        for symbol, expr, _ in shapes._specs(cfg, model, part, "eyes"):
+            shown = eval(expr.text, {"__builtins__": {}}, dict(ns))
+            resolved = expr.resolve(ns)
+            assert shown is resolved or (isinstance(shown, torch.Tensor) and torch.equal(shown, resolved)), \
+                (part, symbol, expr.text)
+    with pytest.raises(AttributeError, match="SGAERIntermediates has no field 'F_X'"):
+        shapes.it.sgaer.F_X  # noqa: B018
+    with pytest.raises(AttributeError, match="RegionIntermediates has no field 'gates'"):
+        shapes.it.tler.regions["eyes"].gates  # noqa: B018
+    with pytest.raises(AttributeError, match="has no 'softmax_of'"):
+        shapes.fn.softmax_of  # noqa: B018
