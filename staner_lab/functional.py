@@ -1,7 +1,12 @@
 """The paper's equations (Eq. 1-16) as pure tensor functions, named after its symbols.
 
-Modules only gather inputs and call these; nothing else in staner_lab re-implements them.
-Each function cites its equation in ``staner-paper.md``.
+The paper: S. Li, X. Zheng, X. Zhang, X. Chen and W. Li, "Facial Expression Recognition Based on
+Deep Spatio-Temporal Attention Network". Each function cites its equation. Where the paper is
+ambiguous, the docstring gives the reading taken (docs/model.md has the reasons).
+
+Modules only gather inputs and call these; nothing else in staner_lab re-implements them. The
+kit's own additions, which the paper does not have, are apart at the end of this module, under
+"Not in the paper" (:data:`ADDITIONS` lists them).
 
 Notation: B batch, C channels (or classes, where it says so), H x W a feature map, T time steps,
 K classes, D LSTM input size, N LSTM hidden size.
@@ -15,6 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "ADDITIONS",
     "LSTMStep",
     "accuracy",
     "apply_attention",
@@ -22,6 +28,7 @@ __all__ = [
     "binary_accuracy",
     "candidate_cell",
     "cell_state",
+    "class_weighted_cross_entropy",
     "concatenate_regions",
     "cross_entropy",
     "cross_entropy_from_logits",
@@ -35,6 +42,7 @@ __all__ = [
     "log_softmax",
     "lstm_step",
     "output_gate",
+    "residual_attention",
     "softmax",
     "spatial_softmax_map",
 ]
@@ -53,51 +61,19 @@ def attention_map(scores: Tensor) -> Tensor:
     return torch.sigmoid(scores)
 
 
-def spatial_softmax_map(scores: Tensor) -> Tensor:
-    """A variant of Eq. 1 where positions compete: M = H*W * softmax(scores) over the H*W positions.
-
-    M has mean 1 over positions (a uniform map is all ones), so attending to one place means
-    attending less elsewhere; with sigmoid every position can sit at 1 at once.
-
-    Args:
-        scores: (B, 1, H, W).
-
-    Returns:
-        M: (B, 1, H, W), non-negative, mean 1 per example.
-    """
-    B, _, H, W = scores.shape
-    return torch.softmax(scores.reshape(B, 1, H * W).float(), dim=-1).reshape(B, 1, H, W).to(scores.dtype) * (H * W)
-
-
-def flat_attention_map(M: Tensor) -> Tensor:
-    """A counterfactual M with no preference: each example's map replaced by its own mean, so every
-    position (or channel) gets the same weight and Eq. 2 amplifies U by the same total. Comparing
-    SGAER's decision under M and under this map asks what the decision owes to where M points.
-
-    Args:
-        M: (B, 1, H, W) spatial map or (B, C, 1, 1) channel gate.
-
-    Returns:
-        (B, ...) the same shape, constant within each example.
-    """
-    return M.mean(dim=tuple(range(1, M.dim())), keepdim=True).expand_as(M)
-
-
-def apply_attention(U: Tensor, M: Tensor, residual: float = 1.0) -> Tensor:
+def apply_attention(U: Tensor, M: Tensor) -> Tensor:
     """Eq. 2: F = (1 + M) (x) U, element-wise with broadcasting.
 
     The residual "1 +" means attention can only amplify features (by up to 2x), never erase them.
-    ``residual`` replaces that 1 (an experiment, not the paper: 0 gives F = M (x) U).
 
     Args:
         U: (B, C, H, W) front-end features.
         M: (B, 1, H, W) spatial map or (B, C, 1, 1) channel gate, values in [0, 1].
-        residual: the constant added to M; 1.0 is Eq. 2.
 
     Returns:
         F: (B, C, H, W).
     """
-    return (residual + M) * U
+    return (1 + M) * U
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
@@ -112,7 +88,7 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """ln S(x), computed stably as (x - max) - ln sum exp(x - max)."""
+    """ln S(x) of Eq. 3 and Eq. 12, computed stably as (x - max) - ln sum exp(x - max)."""
     shifted = x - x.amax(dim=dim, keepdim=True)
     return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()
 
@@ -131,23 +107,19 @@ def cross_entropy(P: Tensor, y: Tensor) -> Tensor:
     return -(y * P.clamp_min(torch.finfo(P.dtype).tiny).log()).sum(-1).mean()
 
 
-def cross_entropy_from_logits(logits: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
+def cross_entropy_from_logits(logits: Tensor, y: Tensor) -> Tensor:
     """Eq. 4 / 13 with P = softmax(logits), using ln S(x) = log_softmax(x) for stability.
 
     Computed in float32 or wider whatever the dtype of ``logits`` (under bf16 autocast a sum of K
     log-probabilities in bf16 loses about 3 significant digits); returns a float32 (or float64) scalar.
-
-    ``weight`` (K,): a class-weighted loss, sum_b w_{y_b} loss_b / sum_b w_{y_b} (as
-    ``torch.nn.functional.cross_entropy(weight=...)``); not part of the paper (see
-    ``TrainConfig.class_balance``).
     """
+    return _per_sample_cross_entropy(logits, y).mean()
+
+
+def _per_sample_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     dtype = torch.promote_types(logits.dtype, torch.float32)
     y = _as_distribution(y, logits.shape[-1], dtype)
-    per_sample = -(y * log_softmax(logits.to(dtype))).sum(-1)  # (B,)
-    if weight is None:
-        return per_sample.mean()
-    w = y @ weight.to(y.device, dtype)  # (B,) the weight of each sample's class
-    return (w * per_sample).sum() / w.sum()
+    return -(y * log_softmax(logits.to(dtype))).sum(-1)  # (B,)
 
 
 def _as_distribution(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
@@ -271,3 +243,61 @@ def accuracy(predicted: Tensor, target: Tensor) -> Tensor:
 def binary_accuracy(tp: Tensor | float, tn: Tensor | float, fp: Tensor | float, fn: Tensor | float):
     """Eq. 16 as printed: (TP + TN) / (TP + TN + FP + FN), for one class against the rest."""
     return (tp + tn) / (tp + tn + fp + fn)
+
+
+# === Not in the paper: the kit's additions ====================================================
+# Each was added for a measured reason (docs/model.md) and is off in the paper's reading unless the
+# config asks for it; the models call them only then.
+
+
+def spatial_softmax_map(scores: Tensor) -> Tensor:
+    """Not in the paper (``AttentionConfig.normalise="softmax"``). A variant of Eq. 1 where positions compete: M = H*W * softmax(scores) over the H*W positions.
+
+    M has mean 1 over positions (a uniform map is all ones), so attending to one place means
+    attending less elsewhere; with sigmoid every position can sit at 1 at once.
+
+    Args:
+        scores: (B, 1, H, W).
+
+    Returns:
+        M: (B, 1, H, W), non-negative, mean 1 per example.
+    """
+    B, _, H, W = scores.shape
+    return torch.softmax(scores.reshape(B, 1, H * W).float(), dim=-1).reshape(B, 1, H, W).to(scores.dtype) * (H * W)
+
+
+def flat_attention_map(M: Tensor) -> Tensor:
+    """Not in the paper (a probe of ``staner-lab health`` and notebook 07). A counterfactual M with no preference: each example's map replaced by its own mean, so every
+    position (or channel) gets the same weight and Eq. 2 amplifies U by the same total. Comparing
+    SGAER's decision under M and under this map asks what the decision owes to where M points.
+
+    Args:
+        M: (B, 1, H, W) spatial map or (B, C, 1, 1) channel gate.
+
+    Returns:
+        (B, ...) the same shape, constant within each example.
+    """
+    return M.mean(dim=tuple(range(1, M.dim())), keepdim=True).expand_as(M)
+
+
+def residual_attention(U: Tensor, M: Tensor, residual: float) -> Tensor:
+    """Not in the paper (``AttentionConfig.residual``): F = (residual + M) (x) U; 1 is Eq. 2
+    (:func:`apply_attention`), 0 gives F = M (x) U, where attention can erase features."""
+    return (residual + M) * U
+
+
+def class_weighted_cross_entropy(logits: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+    """Not in the paper (``TrainConfig.class_balance="loss"``): Eq. 4 / 13 with each sample weighted by
+    its class, sum_b w_{y_b} loss_b / sum_b w_{y_b} (as ``torch.nn.functional.cross_entropy(weight=...)``).
+
+    Args:
+        logits: (B, K); y: (B,) class indices or (B, K) targets; weight: (K,) one weight per class.
+    """
+    per_sample = _per_sample_cross_entropy(logits, y)
+    y = _as_distribution(y, logits.shape[-1], per_sample.dtype)
+    w = y @ weight.to(y.device, per_sample.dtype)  # (B,) the weight of each sample's class
+    return (w * per_sample).sum() / w.sum()
+
+
+#: The functions of the "Not in the paper" section.
+ADDITIONS = ("class_weighted_cross_entropy", "flat_attention_map", "residual_attention", "spatial_softmax_map")

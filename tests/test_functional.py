@@ -39,8 +39,24 @@ def test_spatial_softmax_map_has_mean_one_and_makes_positions_compete():
 
 def test_eq2_residual_replaces_the_one():
     U, M = torch.full((1, 2, 1, 2), 2.0), torch.tensor([[[[0.0, 0.5]]]])
-    torch.testing.assert_close(Fn.apply_attention(U, M, residual=0.0), torch.tensor([[[[0.0, 1.0]], [[0.0, 1.0]]]]))
-    torch.testing.assert_close(Fn.apply_attention(U, M), Fn.apply_attention(U, M, residual=1.0))
+    torch.testing.assert_close(Fn.residual_attention(U, M, 0.0), torch.tensor([[[[0.0, 1.0]], [[0.0, 1.0]]]]))
+    torch.testing.assert_close(Fn.apply_attention(U, M), Fn.residual_attention(U, M, 1.0))
+
+
+def test_the_paper_and_the_kits_additions_are_apart():
+    """Every public function of functional.py cites its equation, except the additions, which say
+    "Not in the paper", come after every equation, and are listed in ADDITIONS."""
+    import inspect
+
+    functions = [(name, f) for name, f in inspect.getmembers(Fn, inspect.isfunction)
+                 if f.__module__ == Fn.__name__ and not name.startswith("_")]
+    additions = {name for name, f in functions if f.__doc__.startswith("Not in the paper")}
+    assert additions == set(Fn.ADDITIONS)
+    for name, f in functions:
+        if name not in additions:
+            assert "Eq." in f.__doc__, f"{name} cites no equation"
+    first_line = {name: inspect.getsourcelines(f)[1] for name, f in functions}
+    assert max(first_line[n] for n in first_line if n not in additions) < min(first_line[n] for n in additions)
 
 
 def test_eq3_softmax_hand_values_and_overflow():

@@ -245,9 +245,9 @@ def test_class_weighted_loss_equals_torch_weighted_cross_entropy():
     torch.manual_seed(0)
     logits, y = torch.randn(12, 7), torch.randint(0, 7, (12,))
     w = torch.rand(7) + 0.5
-    ours = Fn.cross_entropy_from_logits(logits, y, w)
+    ours = Fn.class_weighted_cross_entropy(logits, y, w)
     assert torch.allclose(ours, torch.nn.functional.cross_entropy(logits, y, weight=w), atol=1e-6)
-    assert torch.allclose(Fn.cross_entropy_from_logits(logits, y, torch.ones(7)),
+    assert torch.allclose(Fn.class_weighted_cross_entropy(logits, y, torch.ones(7)),
                           Fn.cross_entropy_from_logits(logits, y), atol=1e-6)
 
 

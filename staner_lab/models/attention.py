@@ -82,4 +82,8 @@ class AttentionModule(nn.Module):
     def forward(self, U: Tensor) -> tuple[Tensor, Tensor]:
         scores = self.scores(U)
         M = Fn.attention_map(scores) if self.normalise == "sigmoid" else Fn.spatial_softmax_map(scores)  # Eq. 1
-        return M, Fn.apply_attention(U, M, self.residual)  # Eq. 2
+        return M, self.attend(U, M)
+
+    def attend(self, U: Tensor, M: Tensor) -> Tensor:
+        """F from U and M: Eq. 2, or with another residual than 1 (AttentionConfig.residual; not the paper)."""
+        return Fn.apply_attention(U, M) if self.residual == 1 else Fn.residual_attention(U, M, self.residual)

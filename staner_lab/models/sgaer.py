@@ -80,7 +80,7 @@ class SGAER(nn.Module):
         channel reading. -> (B, K)."""
         if self.attention is None:
             raise ValueError("this SGAER has no attention module (ablation C1/C4): there is no M to replace")
-        return self._scores(Fn.apply_attention(U, M, self.attention.residual))
+        return self._scores(self.attention.attend(U, M))
 
     def forward_intermediates(self, peak: Tensor) -> SGAERIntermediates:
         U = self.frontend(peak)  # (B, C, S/8, S/8)

@@ -130,6 +130,10 @@ class STANER(nn.Module):
 
         ``class_weights`` (K,): weigh each sample by its class (``TrainConfig.class_balance="loss"``).
         """
-        terms = [Fn.cross_entropy_from_logits(logits, labels, class_weights)
-                 for logits in (output.logits_G, output.logits_L) if logits is not None]
+        def branch_loss(logits: Tensor) -> Tensor:  # Eq. 4 / 13, or class-weighted (not the paper)
+            if class_weights is None:
+                return Fn.cross_entropy_from_logits(logits, labels)
+            return Fn.class_weighted_cross_entropy(logits, labels, class_weights)
+
+        terms = [branch_loss(logits) for logits in (output.logits_G, output.logits_L) if logits is not None]
         return Fn.joint_loss(*terms) if len(terms) == 2 else terms[0]
