@@ -3,6 +3,38 @@
 :func:`peak_attribution` runs Integrated Gradients, Saliency, Grad-CAM on a named layer
 (:func:`resolve_layer`, hooked by :func:`capture_activation`) or Occlusion and returns a
 :class:`PeakAttribution` with a (B, S, S) map.
+
+y = P[target] of ``branch`` (a probability: Eq. 14 fuses probabilities, so the fused output
+has no logit; the papers below use pre-softmax scores, which saturate less). With the fused
+branch the regions are held fixed, so every map here is alpha times the SGAER map
+(the gradient of alpha P_G + (1 - alpha) P_L with respect to the peak is alpha dP_G).
+
+- ``"integrated_gradients"`` (Sundararajan et al. 2017, captum ``IntegratedGradients``)::
+
+      IG(x) = (x - x') * integral_0^1 dy(x' + t (x - x'))/dx dt
+            ~ (x - x') * sum_k w_k dy(x' + t_k (x - x'))/dx      (Gauss-Legendre, n_steps nodes)
+
+  Completeness: sum IG = y(x) - y(x'); ``delta`` is the quadrature error. Baseline x' is
+  ``baseline``: "blur" by default, "black" (captum's default) on request. Why blur: IG then
+  asks which fine detail (wrinkles, mouth and eye shape) raised y, and the path stays near
+  real faces. From black the path crosses many more ReLU kinks, so the quadrature error is
+  several times larger (on the shipped checkpoint at 128 steps: median |delta| 0.004 with
+  blur, 0.023 with black, in probability units; docs/interpretability.md). Any baseline
+  that the model already scores like the face (y(x') ~ y(x)) leaves IG nothing to share.
+- ``"saliency"`` (Simonyan et al. 2014, captum ``Saliency``): |dy/dx|.
+- ``"grad_cam"`` (Selvaraju et al. 2017) on ``layer`` (see :func:`resolve_layer`), A (B, C, h, w)::
+
+      w_c = mean_ij dy/dA_cij,   L = ReLU(sum_c w_c A_c)
+
+  computed here with a hook in :func:`capture_activation` (removed after the call), then
+  upsampled bilinearly to S x S. Departures from captum's ``LayerGradCam``: ReLU on by
+  default (as in the paper; ``relu=False`` keeps the sign), bilinear rather than nearest
+  upsampling.
+- ``"occlusion"`` (Zeiler & Fergus 2014, captum ``Occlusion``): a window x window patch is
+  replaced by the baseline, slid with ``stride``; each pixel gets the mean drop
+  y(x) - y(x with the patch replaced) over the windows that cover it. Defaults: window S/8,
+  stride window/2. A "blur" baseline blurs the patch (the default), "black" blacks it out
+  (captum's default).
 """
 
 from __future__ import annotations
@@ -150,6 +182,28 @@ def _grad_cam(f: Callable[..., Tensor], model: STANER, peak: Tensor, extra: tupl
     return (weights * A).sum(dim=1, keepdim=True).detach()  # (B, 1, h, w)
 
 
+def _captum(method: str, f: Callable, x: Tensor, extra: tuple, tgt: Tensor, baseline: str | Tensor, n_steps: int,
+            internal_batch_size: int | None, window: int | None, stride: int | None) -> tuple[Tensor, np.ndarray | None]:
+    """(attribution (B, 1, S, S), IG's convergence delta or None) of a captum method."""
+    from captum.attr import IntegratedGradients, Occlusion, Saliency
+
+    extra_args = extra or None
+    if method == "saliency":
+        return Saliency(f).attribute(x, target=tgt, abs=True, additional_forward_args=extra_args).detach(), None
+    base = baseline_tensor(x, baseline)
+    if method == "integrated_gradients":
+        raw, d = IntegratedGradients(f).attribute(
+            x, baselines=base, target=tgt, additional_forward_args=extra_args, n_steps=n_steps,
+            internal_batch_size=internal_batch_size, return_convergence_delta=True)
+        return raw.detach(), to_numpy(d)
+    S = x.shape[-1]
+    win = window or max(1, S // 8)
+    step = stride or max(1, win // 2)
+    raw = Occlusion(f).attribute(x, sliding_window_shapes=(1, win, win), strides=(1, step, step), baselines=base,
+                                 target=tgt, additional_forward_args=extra_args, perturbations_per_eval=16)
+    return raw.detach(), None
+
+
 def peak_attribution(
     model: STANER,
     peak: Tensor,
@@ -168,37 +222,7 @@ def peak_attribution(
 ) -> PeakAttribution:
     """Which pixels of the peak face I_p raised the target probability.
 
-    y = P[target] of ``branch`` (a probability: Eq. 14 fuses probabilities, so the fused output
-    has no logit; the papers below use pre-softmax scores, which saturate less). With the fused
-    branch the regions are held fixed, so every map here is alpha times the SGAER map
-    (the gradient of alpha P_G + (1 - alpha) P_L with respect to the peak is alpha dP_G).
-
-    - ``"integrated_gradients"`` (Sundararajan et al. 2017, captum ``IntegratedGradients``)::
-
-          IG(x) = (x - x') * integral_0^1 dy(x' + t (x - x'))/dx dt
-                ~ (x - x') * sum_k w_k dy(x' + t_k (x - x'))/dx      (Gauss-Legendre, n_steps nodes)
-
-      Completeness: sum IG = y(x) - y(x'); ``delta`` is the quadrature error. Baseline x' is
-      ``baseline``: "blur" by default, "black" (captum's default) on request. Why blur: IG then
-      asks which fine detail (wrinkles, mouth and eye shape) raised y, and the path stays near
-      real faces. From black the path crosses many more ReLU kinks, so the quadrature error is
-      several times larger (on the shipped checkpoint at 128 steps: median |delta| 0.004 with
-      blur, 0.023 with black, in probability units; docs/interpretability.md). Any baseline
-      that the model already scores like the face (y(x') ~ y(x)) leaves IG nothing to share.
-    - ``"saliency"`` (Simonyan et al. 2014, captum ``Saliency``): |dy/dx|.
-    - ``"grad_cam"`` (Selvaraju et al. 2017) on ``layer`` (see :func:`resolve_layer`), A (B, C, h, w)::
-
-          w_c = mean_ij dy/dA_cij,   L = ReLU(sum_c w_c A_c)
-
-      computed here with a hook in :func:`capture_activation` (removed after the call), then
-      upsampled bilinearly to S x S. Departures from captum's ``LayerGradCam``: ReLU on by
-      default (as in the paper; ``relu=False`` keeps the sign), bilinear rather than nearest
-      upsampling.
-    - ``"occlusion"`` (Zeiler & Fergus 2014, captum ``Occlusion``): a window x window patch is
-      replaced by the baseline, slid with ``stride``; each pixel gets the mean drop
-      y(x) - y(x with the patch replaced) over the windows that cover it. Defaults: window S/8,
-      stride window/2. A "blur" baseline blurs the patch (the default), "black" blacks it out
-      (captum's default).
+    y = P[target] of ``branch``; the methods and their formulas are in the module docstring.
 
     Args:
         model: a STANER with an SGAER branch (any device; any training mode, restored after).
@@ -227,8 +251,6 @@ def peak_attribution(
         raise ValueError(f"peak attributions need an SGAER branch; this {model.config.variant} model has none")
     if method not in PEAK_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {PEAK_METHODS}")
-    from captum.attr import IntegratedGradients, Occlusion, Saliency
-
     B, S = peak.shape[0], peak.shape[-1]
     f = forward_fn(model, branch, alpha)
     extra = tuple(flatten_inputs(None, regions)[1:]) if branch == "fused" else ()
@@ -246,22 +268,8 @@ def peak_attribution(
             attr_map = (cam.clamp(min=0) if relu else cam)[:, 0]
         else:
             if method != "saliency":
-                base = baseline_tensor(x, baseline)
                 base_name = baseline if isinstance(baseline, str) else "tensor"
-            if method == "integrated_gradients":
-                raw, d = IntegratedGradients(f).attribute(
-                    x, baselines=base, target=tgt, additional_forward_args=extra or None, n_steps=n_steps,
-                    internal_batch_size=internal_batch_size, return_convergence_delta=True)
-                delta = to_numpy(d)
-            elif method == "saliency":
-                raw = Saliency(f).attribute(x, target=tgt, abs=True, additional_forward_args=extra or None)
-            else:
-                win = window or max(1, S // 8)
-                step = stride or max(1, win // 2)
-                raw = Occlusion(f).attribute(
-                    x, sliding_window_shapes=(1, win, win), strides=(1, step, step), baselines=base,
-                    target=tgt, additional_forward_args=extra or None, perturbations_per_eval=16)
-            raw = raw.detach()
+            raw, delta = _captum(method, f, x, extra, tgt, baseline, n_steps, internal_batch_size, window, stride)
             attr_map = raw[:, 0]  # (B, S, S)
     return PeakAttribution(map=to_numpy(attr_map), method=method, branch=branch, target=to_numpy(tgt),
                            raw=raw, layer=layer if method == "grad_cam" else None, baseline=base_name,

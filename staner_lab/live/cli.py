@@ -105,35 +105,80 @@ def _writer(path: Path, fps: float, size: tuple[int, int]):
     return writer
 
 
-def run_live(args: argparse.Namespace) -> int:
-    """The ``live`` command; see :func:`add_live_parser`."""
-    import cv2
-    import torch
-    from tqdm import tqdm
-
-    from staner_lab.config import PreprocessConfig
-    from staner_lab.data.shipped import shipped_checkpoint
-    from staner_lab.live.annotate import annotate
-    from staner_lab.live.recognizer import StreamingRecognizer, recognize_frames
-    from staner_lab.live.video import VideoSource
-    from staner_lab.training.checkpoint import load_model
-
+def _show_window(args: argparse.Namespace) -> bool:
+    """Check the numbers and file names of ``live``; whether to show the video in a window."""
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.out is not None and args.out.suffix.lower() not in _FOURCC:
         raise ValueError(f"--out {args.out}: use a .mp4 or .avi file name")
-    camera = args.camera is not None
-    show = args.show
-    if camera and args.out is None and not show:
-        show = True  # a camera without --out is for watching
+    show = args.show or (args.camera is not None and args.out is None)  # a camera without --out is for watching
     if show and not display_available():
         if args.show or (args.out is None and args.csv is None):
             raise ValueError("no display to show the video (no $DISPLAY, or OpenCV without GUI such as "
                              "opencv-python-headless): pass --out VIDEO and/or --csv FILE")
         show = False
+    return show
 
+
+class _LiveOutputs:
+    """Where each recognised frame goes: a CSV row (--csv), an annotated video (--out), a window (--show)."""
+
+    def __init__(self, args: argparse.Namespace, show: bool, fps: float) -> None:
+        self.out, self.show, self.fps = args.out, show, fps
+        self.writer = self.table = self.csv_file = None
+        if args.csv is not None:
+            args.csv.parent.mkdir(parents=True, exist_ok=True)
+            self.csv_file = args.csv.open("w", newline="", encoding="utf-8")
+
+    def write(self, frame, result, time_s: float) -> bool:
+        """Send one frame on; False when the viewer pressed q or Esc."""
+        import cv2
+
+        from staner_lab.live.annotate import annotate
+
+        if self.csv_file is not None:
+            row = {"time_s": round(time_s, 4), **result.as_row()}
+            if self.table is None:
+                self.table = csv.DictWriter(self.csv_file, fieldnames=list(row))
+                self.table.writeheader()
+            self.table.writerow(row)
+        if self.out is not None or self.show:
+            annotate(frame, result)
+        if self.out is not None:
+            if self.writer is None:
+                self.writer = _writer(self.out, self.fps, (frame.shape[1], frame.shape[0]))
+            self.writer.write(frame)
+        if self.show:
+            cv2.imshow("staner-lab live", frame)
+            return not (cv2.waitKey(1) & 0xFF in (27, ord("q")))
+        return True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.csv_file is not None:
+            self.csv_file.close()
+        if self.show:
+            import cv2
+
+            cv2.destroyAllWindows()
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """The ``live`` command; see :func:`add_live_parser`."""
+    import torch
+    from tqdm import tqdm
+
+    from staner_lab.config import PreprocessConfig
+    from staner_lab.data.shipped import shipped_checkpoint
+    from staner_lab.live.recognizer import StreamingRecognizer, recognize_frames
+    from staner_lab.live.video import VideoSource
+    from staner_lab.training.checkpoint import load_model
+
+    show = _show_window(args)
+    camera = args.camera is not None
     source = VideoSource(args.camera if camera else args.video)
     try:
         if args.threads:
@@ -143,59 +188,34 @@ def run_live(args: argparse.Namespace) -> int:
         rec = StreamingRecognizer(model, prep, peak=args.peak, peak_every=args.peak_every,
                                   reset_after=args.reset_after, box_frames=args.box_frames, alpha=args.alpha)
         frames = iter(source)
-        if args.max_frames:
-            frames = itertools.islice(frames, args.max_frames)
         total = source.frame_count
         if args.max_frames:
+            frames = itertools.islice(frames, args.max_frames)
             total = min(args.max_frames, total or args.max_frames)
         bar = tqdm(total=total, unit="frame", desc="live", dynamic_ncols=True, disable=args.no_progress or camera)
-        writer = None
-        csv_file = None
-        table = None
         n = with_face = sequences = 0
         start = time.perf_counter()
         stopped = ""
+        outputs = _LiveOutputs(args, show, source.fps)
         try:
-            if args.csv is not None:
-                args.csv.parent.mkdir(parents=True, exist_ok=True)
-                csv_file = args.csv.open("w", newline="", encoding="utf-8")
             for frame, result in recognize_frames(rec, frames, source.name):
                 n += 1
                 with_face += result.face_found
                 sequences += result.reset
-                if csv_file is not None:
-                    row = {"time_s": round(result.index / source.fps if not camera
-                                           else time.perf_counter() - start, 4), **result.as_row()}
-                    if table is None:
-                        table = csv.DictWriter(csv_file, fieldnames=list(row))
-                        table.writeheader()
-                    table.writerow(row)
-                if args.out is not None or show:
-                    annotate(frame, result)
-                if args.out is not None:
-                    if writer is None:
-                        writer = _writer(args.out, source.fps, (frame.shape[1], frame.shape[0]))
-                    writer.write(frame)
-                if show:
-                    cv2.imshow("staner-lab live", frame)
-                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                        stopped = " (stopped with q/Esc)"
-                        break
+                clock = time.perf_counter() - start if camera else result.index / source.fps
+                if not outputs.write(frame, result, clock):
+                    stopped = " (stopped with q/Esc)"
+                    break
                 bar.update()
         except KeyboardInterrupt:
             stopped = " (interrupted)"
         finally:
             bar.close()
-            if writer is not None:
-                writer.release()
-            if csv_file is not None:
-                csv_file.close()
-            if show:
-                cv2.destroyAllWindows()
+            outputs.close()
     finally:
         source.close()
     seconds = time.perf_counter() - start
-    outputs = [str(p) for p in (args.out, args.csv) if p is not None]
+    written = [str(p) for p in (args.out, args.csv) if p is not None]
     print(f"live: {n} frames of {source.name}{stopped}, {with_face} with a face, {sequences} sequence(s), "
-          f"{n / max(seconds, 1e-9):.1f} frames/s" + (f" -> {', '.join(outputs)}" if outputs else ""))
+          f"{n / max(seconds, 1e-9):.1f} frames/s" + (f" -> {', '.join(written)}" if written else ""))
     return 0

@@ -54,8 +54,6 @@ def tour_figure(view: Any, analysis: Any, alpha: float | None = None) -> go.Figu
     sequences I_e, I_n, I_m that TLER reads; per region over time, the forget gate f_t (Eq. 5, mean
     over units) and the size of the hidden state h_t (Eq. 10, root mean square over units).
     """
-    from staner_lab.data.regions import REGION_LANDMARKS
-
     a = analysis.alpha if alpha is None else float(alpha)
     names = list(analysis.class_names)
     P = analysis.P
@@ -74,7 +72,23 @@ def tour_figure(view: Any, analysis: Any, alpha: float | None = None) -> go.Figu
                         f"P_G, P_L and P at α = {a:.2f} (Eq. 14)",
                         f"regions I_e, I_n, I_m, t = 1 ... {T}", "forget gate f_t (mean)",
                         "hidden state h_t (RMS)"])
-    # 1. peak frame, landmarks, boxes
+    _peak_frame_panel(fig, view)
+    _face_panel(fig, view, analysis)
+    _probability_panel(fig, analysis, P, names)
+    _region_panels(fig, view, analysis, T)
+    true = getattr(view, "true_label", None)
+    title = f"STANER on {view.sample.sequence_id}: O = {names[k]} (P = {float(P[k]):.2f})"
+    title += f", true class: {true}" if true else ""
+    fig = style(fig, title, height=860)
+    fig.update_layout(legend={"orientation": "h", "y": -0.06, "yanchor": "top"}, barmode="group", width=1300)
+    fig.update_annotations(font_size=FONT_SIZE - 2)
+    return fig
+
+
+def _peak_frame_panel(fig: go.Figure, view: Any) -> None:
+    """1. the peak frame with its 68 landmarks and region boxes."""
+    from staner_lab.data.regions import REGION_LANDMARKS
+
     frame = view.frames[view.peak]
     fig.add_trace(gray_image(frame, "peak frame"), row=1, col=1)
     lm = np.asarray(view.landmarks[view.peak], float)
@@ -87,7 +101,10 @@ def tour_figure(view: Any, analysis: Any, alpha: float | None = None) -> go.Figu
         x0, y0, x1, y1 = view.boxes[region]
         fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line={"color": colour, "width": 3}, row=1, col=1)
     image_axes(fig, 1, 1)
-    # 2. face and M
+
+
+def _face_panel(fig: go.Figure, view: Any, analysis: Any) -> None:
+    """2. the aligned face I_p under M."""
     face = np.asarray(view.sample.peak)
     fig.add_trace(gray_image(face, "peak face"), row=1, col=2)
     if analysis.attention == "spatial" and analysis.M is not None:
@@ -96,7 +113,10 @@ def tour_figure(view: Any, analysis: Any, alpha: float | None = None) -> go.Figu
                                  opacity=0.5, showscale=False, hovertemplate="M = %{z:.2f}<extra></extra>"),
                       row=1, col=2)
     image_axes(fig, 1, 2)
-    # 3. probabilities
+
+
+def _probability_panel(fig: go.Figure, analysis: Any, P: np.ndarray, names: list[str]) -> None:
+    """3. P_G, P_L and the fused P."""
     for key, values, label in (("P_G", analysis.P_G, "P_G (SGAER)"), ("P_L", analysis.P_L, "P_L (TLER)"),
                                ("P", P, "P (fused)")):
         if values is None:
@@ -106,13 +126,15 @@ def tour_figure(view: Any, analysis: Any, alpha: float | None = None) -> go.Figu
                              hovertemplate=f"{key}(%{{y}}) = %{{x:.3f}}<extra></extra>"), row=1, col=3)
     fig.update_xaxes(range=[0, 1.0], title_text="probability", row=1, col=3)
     fig.update_yaxes(autorange="reversed", row=1, col=3)
-    # 4. region mosaic
+
+
+def _region_panels(fig: go.Figure, view: Any, analysis: Any, T: int) -> None:
+    """4. the region sequences; 5-6. the forget gate and the size of the hidden state over time."""
     mosaic, centres = _region_mosaic(view.sample.regions)
     fig.add_trace(gray_image(mosaic, "regions"), row=2, col=1)
     fig.update_xaxes(visible=False, row=2, col=1)
     fig.update_yaxes(tickvals=centres, ticktext=list(view.sample.regions), showgrid=False, zeroline=False,
                      row=2, col=1)
-    # 5-6. the forget gate and the size of the hidden state over time
     for col, key in ((3, "f"), (4, "h")):
         for region, q in analysis.lstm.items():
             v = np.asarray(q[key], float)  # (T, N)
@@ -124,13 +146,6 @@ def tour_figure(view: Any, analysis: Any, alpha: float | None = None) -> go.Figu
                           row=2, col=col)
         fig.update_yaxes(range=[0, 1], row=2, col=col)
         fig.update_xaxes(title_text="t", dtick=1, row=2, col=col)
-    true = getattr(view, "true_label", None)
-    title = f"STANER on {view.sample.sequence_id}: O = {names[k]} (P = {float(P[k]):.2f})"
-    title += f", true class: {true}" if true else ""
-    fig = style(fig, title, height=860)
-    fig.update_layout(legend={"orientation": "h", "y": -0.06, "yanchor": "top"}, barmode="group", width=1300)
-    fig.update_annotations(font_size=FONT_SIZE - 2)
-    return fig
 
 
 def region_explorer_figure(frames: np.ndarray, landmarks: np.ndarray, region_sizes: Mapping[str, tuple[int, int]],
