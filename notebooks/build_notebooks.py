@@ -22,7 +22,7 @@ both without outputs. Run from the repository root::
 
 ``--student-copy DIR`` writes a copy of the repository without the solutions: no
 ``notebooks/solutions/``, no ``notebooks/source/``, no ``notebooks/build_notebooks.py`` and no tests
-that hold answers (``tests/test_exercises.py``, ``tests/test_notebooks.py``).
+that hold answers (``tests/teaching/test_exercises.py``, ``tests/teaching/test_notebooks.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ SOLUTIONS = HERE / "solutions"
 
 #: Paths (relative to the repository root) that a student copy leaves out: they hold answers.
 SOLUTION_PATHS = ("notebooks/solutions", "notebooks/source", "notebooks/build_notebooks.py",
-                  "tests/test_exercises.py", "tests/test_notebooks.py")
+                  "tests/teaching/test_exercises.py", "tests/teaching/test_notebooks.py")
 _FENCE = re.compile(r"^```(\w+)?(?:\s+(student|solution))?\s*$")
 _KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 

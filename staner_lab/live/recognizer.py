@@ -6,7 +6,7 @@ fused P of Eq. 14. A new frame costs one shape-predictor call (the face is *trac
 detector runs only when the face is lost), one small CNN pass per region and one explicit LSTM
 step (Eq. 5-10) per region; SGAER runs only when the peak frame changes.
 
-What equals the batch model (``tests/test_stream.py`` checks it to 1e-5):
+What equals the batch model (``tests/live/test_stream.py`` checks it to 1e-5):
 
 - landmarks: :class:`~staner_lab.data.dlib_landmarks.FaceTracker` is the loop of ``DlibBackend.detect``;
 - P_L at sequence frame t equals ``model.tler`` on the crops of frames 0..t of the sequence, cut

@@ -6,7 +6,7 @@ The LSTM has one set of parameters (a ``torch.nn.LSTM``) and two ways to run it:
 - explicit: Eq. 5-10 step by step through :func:`staner_lab.functional.lstm_step`, recording
   every gate, for inspection and for streaming one frame at a time.
 
-``tests/test_lstm.py`` proves that both give the same outputs and gradients.
+``tests/models/test_lstm.py`` proves that both give the same outputs and gradients.
 """
 
 from __future__ import annotations

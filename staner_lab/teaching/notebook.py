@@ -4,7 +4,7 @@ The notebooks in ``notebooks/`` narrate the library; this module holds the few s
 belong to no part of the model (figures are in :mod:`staner_lab.viz`, exercise checks in
 :mod:`staner_lab.teaching.exercises`):
 
-- :func:`fast` / :func:`budget`: ``STANER_FAST=1`` (set by ``tests/test_notebooks.py``) shrinks
+- :func:`fast` / :func:`budget`: ``STANER_FAST=1`` (set by ``tests/teaching/test_notebooks.py``) shrinks
   epochs, folds and integration steps so that every notebook runs in seconds. Numbers computed in
   fast mode show that the code runs, not what the model can learn.
 - :func:`synthetic_samples`: new synthetic subjects rendered in memory and preprocessed exactly as

@@ -5,7 +5,7 @@ Reproducibility and resume: every random draw of epoch ``e`` (dropout, shuffling
 seeds derived from ``(TrainConfig.seed, e)``, and the optimizer state is saved with the weights at the
 end of every epoch (atomically, ``RUN/last.pt``). So a run killed after epoch ``e`` and resumed
 continues exactly where it stopped and ends with the same weights as an uninterrupted run (on the
-same device; ``tests/test_train.py`` checks it bit for bit on the CPU).
+same device; ``tests/training/test_train.py`` checks it bit for bit on the CPU).
 """
 
 from __future__ import annotations

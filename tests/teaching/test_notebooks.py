@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NB_DIR = ROOT / "notebooks"
 STUDENT = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 SOLUTION = sorted((NB_DIR / "solutions").glob("[0-9][0-9]_*.ipynb"))

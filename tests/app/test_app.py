@@ -25,7 +25,7 @@ from staner_lab.explain import inspection
 from staner_lab.models.staner import STANER
 from staner_lab.training.checkpoint import load_checkpoint, save_checkpoint
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 NO_MODEL = "No model loaded (the message above says why): this view needs one. Pick a checkpoint in the sidebar."
 
 
@@ -420,7 +420,7 @@ def test_classroom_training_on_the_class_recordings(env):
 
 
 def test_server_watches_no_files_and_sends_nothing():
-    """.streamlit/config.toml (read by scripts/start and tests/test_app_browser.py's server): no file
+    """.streamlit/config.toml (read by scripts/start and tests/app/test_app_browser.py's server): no file
     watcher (it walked .venv and overflowed inotify), no usage statistics; scripts/start overrides
     neither. That the page fetches nothing from the network is checked in Chromium."""
     import tomllib

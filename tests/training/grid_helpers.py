@@ -1,4 +1,4 @@
-"""Helpers of the executor tests (tests/test_ray_executor.py, tests/test_process_executor.py): a tiny
+"""Helpers of the executor tests (tests/training/test_ray_executor.py, tests/training/test_process_executor.py): a tiny
 grid's samples and training, comparisons of two run folders, and killing the process of a run."""
 
 import json

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 JUPYTER = Path(sys.executable).with_name("jupyter")
 PLOTLY = "application/vnd.plotly.v1+json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

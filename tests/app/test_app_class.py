@@ -23,7 +23,7 @@ from staner_lab.config import PreprocessConfig, preset
 from staner_lab.data.preprocess import load_frames, preprocess_sequence
 from staner_lab.explain.inspection import shipped_records
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
 
 

@@ -141,7 +141,7 @@ def test_view_figures(shipped, sample):
 
 def test_figures_are_legible_on_a_projector():
     """Cell text at full size, whole epochs, whole counts, and the true-class mark explained. (That the
-    axis titles clear the class names is checked where it is drawn: tests/test_app_browser.py.)"""
+    axis titles clear the class names is checked where it is drawn: tests/app/test_app_browser.py.)"""
     cm = np.array([[2, 1, 0], [0, 3, 0], [0, 0, 0]])
     counts, rows = viz.confusion_pair(cm, ["a", "b", "c"])
     for fig in (counts, rows):

@@ -4,7 +4,7 @@
 Checks: the page shows the decision as frames arrive; "Record" saves the frames the recogniser saw
 as a sequence folder under the app's runs folder; the decision the page reports for the last
 recorded frame equals the batch model on those same frames (``model(peak, regions)`` cut with the
-stream's region boxes, 1e-5 in tests/test_stream.py; here to the 3 decimals shown); ``staner-lab
+stream's region boxes, 1e-5 in tests/live/test_stream.py; here to the 3 decimals shown); ``staner-lab
 predict`` reads the folder back; closing the page stops the stream's worker (the server logs it).
 No ICE server is configured (no STUN) and every request stays on 127.0.0.1. Displayed fps, model
 fps and dropped frames are printed with the load average (the machine may be shared), not asserted.
@@ -79,7 +79,7 @@ def write_y4m(path: Path) -> np.ndarray:
 
 @torch.no_grad()
 def batch_P(model, frames: list[np.ndarray]) -> tuple[np.ndarray, str]:
-    """The whole recording in one forward, cut with the boxes and peak the stream chose (tests/test_stream.py)."""
+    """The whole recording in one forward, cut with the boxes and peak the stream chose (tests/live/test_stream.py)."""
     rec = StreamingRecognizer(model, reset_after=None)
     results = [rec.update(f) for f in frames]
     last = results[-1]
