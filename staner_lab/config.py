@@ -206,8 +206,7 @@ class InputConfig(_JsonMixin):
 class FrontEndConfig(_JsonMixin):
     """VGG-16 conv1_1 ... conv4_3 ("the first 10 layers of VGG-16")."""
 
-    width: float = 1.0  # channel multiplier: 1.0 = true VGG widths 64/128/256/512
-    in_channels: int = 1  # grayscale faces
+    width: float = 1.0  # channel multiplier: 1.0 = true VGG widths 64/128/256/512 (faces are grayscale)
     # How ImageNet RGB kernels of conv1_1 meet grayscale input: "sum" folds the three kernels
     # into one (same response as repeating the channel, 3x cheaper); "repeat" keeps 3 input
     # channels and repeats the gray image.

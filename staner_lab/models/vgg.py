@@ -46,7 +46,7 @@ class VGGFrontEnd(nn.Module):
     def __init__(self, config: FrontEndConfig) -> None:
         super().__init__()
         self.config = config
-        in_ch = 3 if config.grayscale == "repeat" else config.in_channels
+        in_ch = 3 if config.grayscale == "repeat" else 1  # grayscale faces
         layers: list[nn.Module] = []
         self.conv_index: dict[str, int] = {}  # "conv4_3" -> index in self.features
         names = iter(CONV_NAMES)

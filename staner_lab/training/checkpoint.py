@@ -26,7 +26,7 @@ from staner_lab.atomic import atomic_write
 from staner_lab.config import StanerConfig, TrainConfig
 from staner_lab.models.staner import STANER
 
-__all__ = ["LEGACY_VALUES", "CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model",
+__all__ = ["LEGACY_VALUES", "RETIRED_FIELDS", "CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model",
            "read_train_config", "save_checkpoint", "upgrade_config"]
 
 FORMAT = "staner-lab/1"
@@ -46,25 +46,38 @@ LEGACY_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
+#: Config fields retired since checkpoints were written, with the one value the kit still builds: a
+#: checkpoint that holds it loads without the field; one that holds another value is refused.
+RETIRED_FIELDS: dict[str, dict[str, Any]] = {
+    "sgaer.frontend": {"in_channels": 1},
+}
+
+
+def _section(data: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
+    node: Any = data
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
 def upgrade_config(data: dict[str, Any], section: str = "") -> dict[str, Any]:
     """A copy of a config read from an older checkpoint (parsed JSON) with each field it lacks set to
-    the value it was trained with (:data:`LEGACY_VALUES`); ``section`` "" is a StanerConfig, "train"
-    a TrainConfig."""
+    the value it was trained with (:data:`LEGACY_VALUES`) and each retired field removed
+    (:data:`RETIRED_FIELDS`); ``section`` "" is a StanerConfig, "train" a TrainConfig."""
     data = copy.deepcopy(data)
+    for path, fields in RETIRED_FIELDS.items() if not section else ():
+        node = _section(data, path.split("."))
+        for field, kept in fields.items():
+            if node is not None and field in node and node.pop(field) != kept:
+                raise ValueError(f"{path}.{field} is no longer an option (only {kept!r} is built); "
+                                 "this checkpoint was trained with another value")
     for path, values in LEGACY_VALUES.items():
         keys = path.split(".")
-        if section:
-            if keys[0] != section:
-                continue
-            keys = keys[1:]
-        elif keys[0] == "train":
+        if (keys[0] == "train") != (section == "train"):
             continue
-        node: Any = data
-        for key in keys:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            for field, value in values.items():
-                node.setdefault(field, value)
+        node = _section(data, keys[1:] if section else keys)
+        for field, value in values.items() if node is not None else ():
+            node.setdefault(field, value)
     return data
 
 

@@ -139,3 +139,23 @@ def test_the_compatibility_step_leaves_a_checkpoint_of_todays_code_unchanged(tmp
     upgraded = StanerConfig.from_dict(upgrade_config(old))
     assert upgraded.sgaer.end_norm == LEGACY_VALUES["sgaer"]["end_norm"] != preset("classroom").sgaer.end_norm
     assert upgraded.inputs.stabilise is False
+
+
+def test_a_retired_field_loads_when_it_holds_the_value_still_built_and_is_refused_otherwise(tmp_path):
+    import json
+
+    from staner_lab.training.checkpoint import upgrade_config
+
+    old = json.loads(preset("classroom").to_json())
+    old["sgaer"]["frontend"]["in_channels"] = 1  # written before FrontEndConfig.in_channels was retired
+    assert StanerConfig.from_dict(upgrade_config(old)) == preset("classroom")
+    torch.manual_seed(0)
+    model = STANER(preset("classroom")).eval()
+    payload = {"format": "staner-lab/1", "config": json.dumps(old), "model": model.state_dict(), "extra": {}}
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").config == preset("classroom")
+    old["sgaer"]["frontend"]["in_channels"] = 3
+    payload["config"] = json.dumps(old)
+    torch.save(payload, tmp_path / "rgb.pt")
+    with pytest.raises(CheckpointError, match="sgaer.frontend.in_channels is no longer an option"):
+        load_checkpoint(tmp_path / "rgb.pt")
