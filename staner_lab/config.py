@@ -177,6 +177,17 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+def _check(config: Any, path: str, rules: list[tuple], flags: dict[str, str] | None = None) -> None:
+    """Raise a ValueError naming the first field whose value is not allowed: its class and field,
+    the option that sets it (``flags``, else ``--set`` with ``path``, where the class sits:
+    "inputs.", "tler.clstm."), the range in words and the value given. ``rules``: (field, is the
+    value allowed, the range in words)."""
+    for name, ok, allowed in rules:
+        if not ok:
+            option = (flags or {}).get(name, f"--set {path}{name}")
+            raise ValueError(f"{type(config).__name__}.{name} ({option}) must be {allowed}, got {getattr(config, name)!r}")
+
+
 @dataclass(frozen=True)
 class InputConfig(_JsonMixin):
     """Sizes of the model inputs; the data pipeline produces exactly these."""
@@ -200,6 +211,12 @@ class InputConfig(_JsonMixin):
     # "Head motion" and "A recipe for real faces", has the measurements behind the default.
     stabilise: bool = True
 
+    def __post_init__(self) -> None:
+        _check(self, "inputs.", [
+            ("frames", self.frames >= 1, "a whole number of at least 1"),
+            ("region_sizes", all(h >= 1 and w >= 1 for h, w in self.region_sizes.values()),
+             "(height, width) of at least 1 pixel for every region"),
+        ])
 
 
 @dataclass(frozen=True)
@@ -212,6 +229,9 @@ class FrontEndConfig(_JsonMixin):
     # channels and repeats the gray image.
     grayscale: Literal["sum", "repeat"] = "sum"
     batch_norm: bool = False  # torchvision's plain vgg16 has none; True = vgg16_bn-style layers
+
+    def __post_init__(self) -> None:
+        _check(self, "sgaer.frontend.", [("width", 0 < self.width <= 4, "in (0, 4]")])
 
 
 @dataclass(frozen=True)
@@ -238,6 +258,10 @@ class AttentionConfig(_JsonMixin):
     batch_norm: bool = True
     he_init: bool = True
 
+    def __post_init__(self) -> None:
+        _check(self, "sgaer.attention.", [("hidden_channels", self.hidden_channels >= 1, "at least 1"),
+                                          ("residual", self.residual >= 0, "at least 0 (1 is Eq. 2)")])
+
 
 
 @dataclass(frozen=True)
@@ -252,6 +276,10 @@ class SGAERConfig(_JsonMixin):
     # uniform prediction" and "Making attention localise".
     end_norm: Literal["none", "conv", "pooled"] = "conv"
     dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(self, "sgaer.", [("end_channels", self.end_channels >= 1, "at least 1"),
+                                ("dropout", 0 <= self.dropout < 1, "in [0, 1)")])
 
 
 
@@ -286,6 +314,13 @@ class CLSTMConfig(_JsonMixin):
     # its first frame. False = the paper's CNN on the frame alone. docs/model.md, "Motion as an input".
     difference_input: bool = True
 
+    def __post_init__(self) -> None:
+        _check(self, "tler.clstm.", [
+            ("cnn_channels", len(self.cnn_channels) >= 1 and min(self.cnn_channels) >= 1,
+             "one or more channel counts, each at least 1"),
+            ("hidden_size", self.hidden_size >= 1, "at least 1"),
+        ])
+
 
 
 @dataclass(frozen=True)
@@ -296,6 +331,11 @@ class TLERConfig(_JsonMixin):
     # can compute it frame by frame; F_L is its output at the last frame.
     end_kernel: int = 3
     dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(self, "tler.", [("end_channels", self.end_channels >= 1, "at least 1"),
+                               ("end_kernel", self.end_kernel >= 1, "at least 1"),
+                               ("dropout", 0 <= self.dropout < 1, "in [0, 1)")])
 
 
 @dataclass(frozen=True)
@@ -318,7 +358,7 @@ class StanerConfig(_JsonMixin):
         if self.sgaer is None and self.tler is None:
             raise ValueError("StanerConfig needs at least one branch: sgaer or tler")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
+            raise ValueError(f"StanerConfig.alpha (--set alpha) must be in [0, 1], got {self.alpha}")
         if len(self.class_names) < 2:
             raise ValueError(f"need at least two classes, got {self.class_names}")
         missing = set(REGIONS) - set(self.inputs.region_sizes)
@@ -433,25 +473,19 @@ class TrainConfig(_JsonMixin):
 
 
     def __post_init__(self) -> None:
-        # (field, the CLI flag that sets it, is the value allowed, the range in words)
-        rules = [
-            ("epochs", "--epochs", self.epochs >= 1, "a whole number of at least 1"),
-            ("batch_size", "--batch-size", self.batch_size >= 1, "a whole number of at least 1"),
-            ("lr", "--lr", self.lr > 0, "above 0"),
-            ("lr_after", "--set train.lr_after", self.lr_after > 0, "above 0"),
-            ("lr_drop_epoch", "--set train.lr_drop_epoch", self.lr_drop_epoch >= 0, "at least 0"),
-            ("weight_decay", "--set train.weight_decay", self.weight_decay >= 0, "at least 0"),
-            ("grad_clip", "--set train.grad_clip", self.grad_clip is None or self.grad_clip > 0,
-             "above 0, or null for no clipping"),
-            ("select_fraction", "--set train.select_fraction", 0.0 <= self.select_fraction < 1.0, "in [0, 1)"),
-            ("select_alpha", "--set train.select_alpha", not self.select_alpha or self.select_fraction > 0,
+        _check(self, "train.", [
+            ("epochs", self.epochs >= 1, "a whole number of at least 1"),
+            ("batch_size", self.batch_size >= 1, "a whole number of at least 1"),
+            ("lr", self.lr > 0, "above 0"),
+            ("lr_after", self.lr_after > 0, "above 0"),
+            ("lr_drop_epoch", self.lr_drop_epoch >= 0, "at least 0"),
+            ("weight_decay", self.weight_decay >= 0, "at least 0"),
+            ("grad_clip", self.grad_clip is None or self.grad_clip > 0, "above 0, or null for no clipping"),
+            ("select_fraction", 0.0 <= self.select_fraction < 1.0, "in [0, 1)"),
+            ("select_alpha", not self.select_alpha or self.select_fraction > 0,
              "false unless train.select_fraction is above 0 (α is chosen on those held-out training subjects)"),
-            ("label_smoothing", "--set train.label_smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
-        ]
-        for name, flag, ok, allowed in rules:
-            if not ok:
-                where = f"TrainConfig.{name}" + (f" ({flag})" if flag else "")
-                raise ValueError(f"{where} must be {allowed}, got {getattr(self, name)}")
+            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
+        ], flags={"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr"})
 
 
 @dataclass(frozen=True)
@@ -468,6 +502,11 @@ class PreprocessConfig(_JsonMixin):
     upscale_below: int = 160  # frames smaller than this (pixels, short side) are upscaled first
     region_margin: float = 0.15  # margin around each region's landmarks, fraction of box size
     peak: Literal["last", "displacement"] = "last"  # CK+/Oulu end at the peak -> last frame
+
+    def __post_init__(self) -> None:
+        _check(self, "prep.", [("redetect_every", self.redetect_every >= 0, "at least 0 (0: never)"),
+                               ("upscale_below", self.upscale_below >= 0, "at least 0 pixels"),
+                               ("region_margin", 0 <= self.region_margin <= 1, "in [0, 1]")])
 
 
 def _classroom() -> StanerConfig:

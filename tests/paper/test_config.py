@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_set_reaches_any_field_and_checks_it_like_json():
         ({"sgaer.attention.normalise": "xx"}, "'xx' is not one of ('sigmoid', 'softmax')"),
         ({"sgaer.dropout": "abc"}, "StanerConfig.sgaer.dropout': expected float, got 'abc'"),
         ({"tler.clstm.cnn_channels": "[1.5]"}, "expected int, got 1.5"),
-        ({"alpha": "2"}, "alpha must lie in [0, 1]"),
+        ({"alpha": "2"}, "StanerConfig.alpha (--set alpha) must be in [0, 1], got 2.0"),
     ]:
         with pytest.raises(ValueError) as err:
             with_settings(preset("classroom"), settings)
@@ -132,3 +133,41 @@ def test_set_on_the_command_line_reaches_the_trained_model(tmp_path, capsys):
     assert "give FIELD=VALUE" in capsys.readouterr().err
     assert main([*common, "--out", str(tmp_path / "bad"), "--set", "train.epochs=0"]) == 2
     assert "TrainConfig.epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"inputs.frames": "0"}, "InputConfig.frames (--set inputs.frames) must be a whole number of at least 1, got 0"),
+    ({"inputs.region_sizes.nose": "[0, 32]"}, ("InputConfig.region_sizes (--set inputs.region_sizes) must be "
+                                              "(height, width) of at least 1 pixel for every region")),
+    ({"sgaer.frontend.width": "0"}, "FrontEndConfig.width (--set sgaer.frontend.width) must be in (0, 4], got 0.0"),
+    ({"sgaer.attention.hidden_channels": "0"}, ("AttentionConfig.hidden_channels (--set "
+                                               "sgaer.attention.hidden_channels) must be at least 1")),
+    ({"sgaer.attention.residual": "-1"}, ("AttentionConfig.residual (--set sgaer.attention.residual) must be at "
+                                         "least 0")),
+    ({"sgaer.end_channels": "0"}, "SGAERConfig.end_channels (--set sgaer.end_channels) must be at least 1"),
+    ({"sgaer.dropout": "1"}, "SGAERConfig.dropout (--set sgaer.dropout) must be in [0, 1), got 1.0"),
+    ({"tler.clstm.cnn_channels": "[]"}, ("CLSTMConfig.cnn_channels (--set tler.clstm.cnn_channels) must be one or "
+                                        "more channel counts")),
+    ({"tler.clstm.hidden_size": "0"}, "CLSTMConfig.hidden_size (--set tler.clstm.hidden_size) must be at least 1"),
+    ({"tler.end_channels": "0"}, "TLERConfig.end_channels (--set tler.end_channels) must be at least 1"),
+    ({"tler.end_kernel": "0"}, "TLERConfig.end_kernel (--set tler.end_kernel) must be at least 1"),
+    ({"tler.dropout": "-0.1"}, "TLERConfig.dropout (--set tler.dropout) must be in [0, 1)"),
+])
+def test_each_model_field_is_checked_where_the_config_is_built(settings, words):
+    from staner_lab.config import with_settings
+
+    with pytest.raises(ValueError) as err:
+        with_settings(preset("classroom"), settings)
+    assert words in str(err.value)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("redetect_every", -1, "PreprocessConfig.redetect_every (--set prep.redetect_every) must be at least 0"),
+    ("upscale_below", -5, "PreprocessConfig.upscale_below (--set prep.upscale_below) must be at least 0 pixels"),
+    ("region_margin", 2.0, "PreprocessConfig.region_margin (--set prep.region_margin) must be in [0, 1]"),
+])
+def test_each_preprocessing_field_is_checked(field, value, words):
+    from staner_lab.config import PreprocessConfig
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        PreprocessConfig(**{field: value})
