@@ -162,3 +162,18 @@ def test_the_rule_catches_a_violation():
     assert "training" not in ALLOWED["data"] and group("staner_lab.training.loop") == "training"
     assert group("staner_lab.data.cli") == "data.cli" and group("staner_lab.cli") == "cli"
     assert group("staner_lab.metrics") == "paper" and group("staner_lab") == "base"
+
+
+def test_no_import_cycle():
+    """No module imports, directly or through others, one that imports it back (also through
+    imports inside functions): each can be read and tested from the bottom up."""
+    import graphlib
+
+    graph = {}
+    for path in sources():
+        name = module_name(path)
+        graph[name] = {t for _, t in imports(path) if is_module(t) and t != name and t != "staner_lab"}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
