@@ -298,8 +298,8 @@ class RayExecutor:
 
     def _gpus(self, ray, device: str) -> float:
         if device == "cuda" and self.gpus_per_run == 0:
-            raise ValueError("--device cuda with --gpus-per-run 0: every run needs a share of a card "
-                             "(e.g. --gpus-per-run 0.5), or use --device cpu")
+            raise ValueError("--device cuda with --set executor.gpus_per_run=0: every run needs a share of a card "
+                             "(e.g. --set executor.gpus_per_run=0.5), or use --device cpu")
         have = ray.cluster_resources().get("GPU", 0)
         if device != "cpu" and self.gpus_per_run is None:
             if device == "cuda" and not have:
@@ -308,7 +308,7 @@ class RayExecutor:
             return 1.0 if have else 0.0
         gpus = float(self.gpus_per_run or 0)
         if gpus > have:
-            raise RuntimeError(f"--gpus-per-run {gpus:g}, but the Ray cluster has {have:g} GPU(s)")
+            raise RuntimeError(f"--set executor.gpus_per_run={gpus:g}, but the Ray cluster has {have:g} GPU(s)")
         return gpus
 
     def run(self, runs: Sequence[FoldRun], samples: Sequence[Sample], options: RunOptions) -> list[dict[str, Any]]:

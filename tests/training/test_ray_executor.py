@@ -110,5 +110,5 @@ def test_executor_options_are_checked(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed: a clear error, before any data is read
     assert main([*args, "--executor", "ray"]) == 2
     assert "pip install -e '.[cluster]'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="gpus-per-run 0"):
+    with pytest.raises(ValueError, match="executor.gpus_per_run=0"):
         RayExecutor(gpus_per_run=0)._gpus(ray, "cuda")
