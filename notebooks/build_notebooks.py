@@ -14,7 +14,13 @@ fence                  student notebook                solutions notebook
 =====================  ==============================  ======================================
 
 Outputs: ``notebooks/NN_name.ipynb`` (what students get) and ``notebooks/solutions/NN_name.ipynb``,
-both without outputs. Run from the repository root::
+both without outputs, and the same notebooks as an nbgrader course, ``notebooks/nbgrader/source/
+NN_name/NN_name.ipynb`` (docs/teaching.md): a student block and its solution become one solution
+cell, the solution's lines that differ from the stub between ``### BEGIN SOLUTION`` and ``### END
+SOLUTION``; a cell that calls a ``check_...`` of ``staner_lab.teaching.exercises`` becomes a
+locked, autograded test cell (one point) that runs the same check under ``graded()``, so a check
+that does not pass prints its hint and loses the point; a Markdown answer becomes a manually graded
+answer cell; every other cell is read-only. Run from the repository root::
 
     .venv/bin/python notebooks/build_notebooks.py            # write both sets
     .venv/bin/python notebooks/build_notebooks.py --check    # exit 1 if a committed notebook differs
@@ -28,6 +34,7 @@ that hold answers (``tests/teaching/test_exercises.py``, ``tests/teaching/test_n
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import shutil
 import subprocess
@@ -42,7 +49,7 @@ SOURCE = HERE / "source"
 SOLUTIONS = HERE / "solutions"
 
 #: Paths (relative to the repository root) that a student copy leaves out: they hold answers.
-SOLUTION_PATHS = ("notebooks/solutions", "notebooks/source", "notebooks/build_notebooks.py",
+SOLUTION_PATHS = ("notebooks/solutions", "notebooks/source", "notebooks/build_notebooks.py", "notebooks/nbgrader",
                   "tests/teaching/test_exercises.py", "tests/teaching/test_notebooks.py")
 _FENCE = re.compile(r"^```(\w+)?(?:\s+(student|solution))?\s*$")
 _KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -102,6 +109,64 @@ def build(source: Path, audience: str) -> nbformat.NotebookNode:
     return nb
 
 
+_CHECK = re.compile(r"\bcheck_\w+\(")
+NBGRADER = HERE / "nbgrader" / "source"
+
+
+def _nbgrader(cell: nbformat.NotebookNode, grade_id: str, solution: bool = False, grade: bool = False,
+              locked: bool = False, points: int | None = None) -> None:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution}
+    if points is not None:
+        meta["points"] = points
+    cell.metadata["nbgrader"] = meta
+
+
+def _solution_regions(stub: str, answer: str) -> str:
+    """The answer with every run of lines that differs from the stub between nbgrader's markers (the
+    lines both share, such as a ``def`` line and its docstring, stay for the student)."""
+    a, b = stub.splitlines(), answer.splitlines()
+    out: list[str] = []
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out += b[j1:j2]
+        elif j2 > j1:  # the answer's own lines (a stub line alone is dropped: nbgrader writes its stub)
+            indent = min(len(line) - len(line.lstrip()) for line in b[j1:j2] if line.strip())
+            out += [" " * indent + "### BEGIN SOLUTION", *b[j1:j2], " " * indent + "### END SOLUTION"]
+    return "\n".join(out)
+
+
+def build_nbgrader(source: Path) -> nbformat.NotebookNode:
+    """The nbgrader source notebook of one source file (see the module docstring)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": dict(_KERNEL), "language_info": {"name": "python"}}
+    cells = parse(source.read_text(encoding="utf-8"), source.name)
+    stem, checks = source.stem, 0
+    for k, (kind, who, body) in enumerate(cells):
+        if who == "student" and kind == "code":
+            continue  # goes into the solution cell that follows
+        grade_id = f"{stem[:2]}-{k:03d}"
+        if who == "solution" and kind == "code":
+            stub = cells[k - 1][2] if k and cells[k - 1][:2] == ("code", "student") else ""
+            cell = nbformat.v4.new_code_cell(_solution_regions(stub, body))
+            _nbgrader(cell, f"{grade_id}-answer", solution=True)
+        elif who == "solution":  # a written answer ("explain why"): graded by hand
+            cell = nbformat.v4.new_markdown_cell(body)
+            _nbgrader(cell, f"{grade_id}-written", solution=True, grade=True, points=1)
+        elif kind == "code" and _CHECK.search(body):
+            checks += 1
+            graded = "\n".join("    " + line if line.strip() else line for line in body.splitlines())
+            cell = nbformat.v4.new_code_cell("from staner_lab.teaching.exercises import graded\n\n"
+                                             f"with graded():\n{graded}")
+            _nbgrader(cell, f"{grade_id}-check", grade=True, locked=True, points=1)
+        else:
+            cell = nbformat.v4.new_code_cell(body) if kind == "code" else nbformat.v4.new_markdown_cell(body)
+            _nbgrader(cell, grade_id, locked=True)
+        cell.id = f"{stem[:40]}-{k:03d}"
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
@@ -112,6 +177,7 @@ def targets() -> dict[Path, str]:
     for source in sorted(SOURCE.glob("[0-9][0-9]_*.md")):
         out[HERE / f"{source.stem}.ipynb"] = render(build(source, "student"))
         out[SOLUTIONS / f"{source.stem}.ipynb"] = render(build(source, "solution"))
+        out[NBGRADER / source.stem / f"{source.stem}.ipynb"] = render(build_nbgrader(source))
     return out
 
 

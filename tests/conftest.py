@@ -14,6 +14,7 @@ MODULE_MARKERS = {
     "test_app_live_browser": "browser",
     "test_notebooks": "notebooks",
     "test_notebook_figures": "notebooks",
+    "test_nbgrader": "notebooks",
     "test_ray_executor": "cluster",
     "test_process_executor": "slow",
 }

@@ -37,7 +37,7 @@ Modules, by topic and notebook:
 True
 """
 
-from staner_lab.teaching.exercises.checking import NOT_DONE, OK, WRONG
+from staner_lab.teaching.exercises.checking import NOT_DONE, OK, WRONG, CheckFailed, graded
 from staner_lab.teaching.exercises.faces import check_flip_landmarks
 from staner_lab.teaching.exercises.fusion import check_accuracy, check_best_alpha, check_eq14
 from staner_lab.teaching.exercises.interpretability import check_integrated_gradients, check_pointing_game
@@ -55,6 +55,8 @@ __all__ = [
     "NOT_DONE",
     "OK",
     "WRONG",
+    "CheckFailed",
+    "graded",
     "check_accuracy",
     "check_attention_module",
     "check_best_alpha",

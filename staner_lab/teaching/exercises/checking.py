@@ -1,20 +1,23 @@
 """What every exercise check shares: the verdict lines, calling the student's function, comparing tensors.
 
 A check's body raises :class:`Mismatch` (with the hint to print) or :class:`NotDone`; :func:`report`
-turns that into one printed line and a bool.
+turns that into one printed line and a bool. Under :func:`graded` (the autograded cells of the
+nbgrader course, docs/teaching.md) a check that does not pass also raises, after printing the same
+line, so the cell loses its points and the feedback shows the hint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DTYPE", "NOT_DONE", "OK", "WRONG", "Mismatch", "NotDone", "call", "close", "gen", "report",
-           "shape", "tensor"]
+__all__ = ["DTYPE", "NOT_DONE", "OK", "WRONG", "CheckFailed", "Mismatch", "NotDone", "call", "close", "gen",
+           "graded", "report", "shape", "tensor"]
 
 OK, WRONG, NOT_DONE = "✅ correct", "❌ not quite", "⏳ not done yet"
 DTYPE = torch.float64
@@ -28,18 +31,39 @@ class NotDone(Exception):
     pass
 
 
+class CheckFailed(AssertionError):
+    """A check that did not pass, under :func:`graded`: its message is the line the student saw."""
+
+
+_grading = False
+
+
+@contextlib.contextmanager
+def graded() -> Iterator[None]:
+    """Inside: a check that does not pass raises :class:`CheckFailed` (after printing its hint)."""
+    global _grading
+    before, _grading = _grading, True
+    try:
+        yield
+    finally:
+        _grading = before
+
+
 def report(name: str, body: Callable[[], str]) -> bool:
-    """Run a check body; print one line and return whether it passed."""
+    """Run a check body; print one line and return whether it passed (under :func:`graded`: raise)."""
     try:
         message = body()
     except NotDone as exc:
-        print(f"{NOT_DONE}: {exc}")
-        return False
+        line = f"{NOT_DONE}: {exc}"
     except Mismatch as exc:
-        print(f"{WRONG} ({name}): {exc}")
-        return False
-    print(f"{OK}: {message}")
-    return True
+        line = f"{WRONG} ({name}): {exc}"
+    else:
+        print(f"{OK}: {message}")
+        return True
+    print(line)
+    if _grading:
+        raise CheckFailed(line)
+    return False
 
 
 def call(fn: Callable, args: tuple, case: str, fname: str, error_hint: str = "") -> Any:

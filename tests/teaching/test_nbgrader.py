@@ -1,0 +1,133 @@
+"""The notebooks as an nbgrader course, with the real tool: ``nbgrader generate_assignment``,
+``autograde`` and ``generate_feedback`` on simulated submissions (fast mode).
+
+- the release copy runs as Python, keeps each exercise's signature and holds no answer;
+- the solutions autograde to full points on every autograded cell, an untouched release copy to 0;
+- a typical mistake loses exactly its exercise's point and the feedback names the mistake with the
+  hint the student sees in the notebook (the same checker);
+- a submission that loops, raises or deletes a test cell gets a clear result, not a crashed grader.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COURSE = ROOT / "notebooks" / "nbgrader"
+BIN = Path(sys.executable).parent
+pytest.importorskip("nbgrader", reason="nbgrader is the 'teaching' extra; scripts/setup installs it")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A copy of the shipped course folder and the environment an instructor runs nbgrader in."""
+    base = tmp_path_factory.mktemp("course")
+    shutil.copytree(COURSE, base, dirs_exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PLOTLY_RENDERER", "JUPYTER_PATH")}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", STANER_FAST="1", OMP_NUM_THREADS="1",
+               STANER_NOTEBOOK_RUNS=str(base / "notebook-runs"), STANER_CACHE=str(base / "cache"))
+    return base, env
+
+
+def nbgrader(course, *args: str) -> subprocess.CompletedProcess:
+    base, env = course
+    proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=base, env=env, capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def cell(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def submit(course, assignment: str, student: str, nb) -> None:
+    folder = course[0] / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{assignment}.ipynb")
+
+
+def scores(course, assignment: str, student: str) -> dict[str, float | None]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gb:
+        sub = gb.find_submission_notebook(assignment, assignment, student)
+        return {g.name: g.auto_score for g in sub.grades if g.name.endswith("-check")}
+
+
+def test_the_release_copy_runs_as_python_keeps_the_signatures_and_holds_no_answer(course):
+    import ast
+
+    nbgrader(course, "generate_assignment", "02_sgaer_attention", "--force")
+    nbgrader(course, "generate_assignment", "03_lstm_gates", "--force")
+    for name, signature, answer in (("02_sgaer_attention", "def my_attention(U, M):", "(1 + M) * U"),
+                                    ("03_lstm_gates", "def my_lstm_step(x, h_prev, c_prev, W, R, b):",
+                                     "f * c_prev + i * g")):
+        release = nbformat.read(course[0] / "release" / name / f"{name}.ipynb", 4)
+        code = [c.source for c in release.cells if c.cell_type == "code"]
+        for source in code:
+            ast.parse(source.replace("%matplotlib", "# %matplotlib"))
+        text = "\n".join(code)
+        assert signature in text and "raise NotImplementedError()" in text
+        assert answer not in text and "BEGIN SOLUTION" not in text
+
+
+def test_autograde_full_points_zero_points_and_a_typical_mistake_named_in_the_feedback(course):
+    assignment = "02_sgaer_attention"
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    source = nbformat.read(course[0] / "source" / assignment / f"{assignment}.ipynb", 4)
+    release = nbformat.read(course[0] / "release" / assignment / f"{assignment}.ipynb", 4)
+    submit(course, assignment, "solutions", source)
+    submit(course, assignment, "untouched", release)
+    mistake = copy.deepcopy(source)  # exercise 2.2: the batch norm built but skipped in forward
+    answer = cell(mistake, "02-027-answer")
+    assert "torch.relu(self.norm(self.conv3x3(U)))" in answer.source
+    answer.source = answer.source.replace("torch.relu(self.norm(self.conv3x3(U)))", "torch.relu(self.conv3x3(U))")
+    submit(course, assignment, "no_batch_norm", mistake)
+    nbgrader(course, "autograde", assignment, "--force")
+    full = scores(course, assignment, "solutions")
+    assert full and all(v == 1.0 for v in full.values()), full
+    assert all(v == 0.0 for v in scores(course, assignment, "untouched").values())
+    lost = scores(course, assignment, "no_batch_norm")
+    assert {k for k, v in lost.items() if v != 1.0} == {"02-029-check"}, lost  # the check of 2.2 only
+    nbgrader(course, "generate_feedback", assignment, "--force")
+    feedback = (course[0] / "feedback" / "no_batch_norm" / assignment / f"{assignment}.html").read_text()
+    assert "the batch norm after the 3x3 convolution is missing" in feedback
+    blank = (course[0] / "feedback" / "untouched" / assignment / f"{assignment}.html").read_text()
+    assert "my_attention still raises NotImplementedError; replace the `raise` with your code" in blank
+
+
+def test_a_submission_that_loops_raises_or_deletes_a_test_cell_gets_a_clear_result(course):
+    assignment = "03_lstm_gates"
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    source = nbformat.read(course[0] / "source" / assignment / f"{assignment}.ipynb", 4)
+    answer_id = next(c.metadata["nbgrader"]["grade_id"] for c in source.cells
+                     if "def my_lstm_step" in c.source and c.metadata["nbgrader"]["solution"])
+    check_id = next(c.metadata["nbgrader"]["grade_id"] for c in source.cells
+                    if c.source.count("check_lstm_step(my_lstm_step)") and c.metadata["nbgrader"]["grade"])
+    loops, raises, deleted, tanh = (copy.deepcopy(source) for _ in range(4))
+    cell(loops, answer_id).source = cell(loops, answer_id).source.replace("    return h, c", "    while True:\n        pass")
+    cell(raises, answer_id).source = cell(raises, answer_id).source.replace(
+        "    N = h_prev.shape[1]", "    raise RuntimeError('the student broke something')")
+    deleted.cells = [c for c in deleted.cells if c.metadata["nbgrader"]["grade_id"] != check_id]
+    cell(tanh, answer_id).source = cell(tanh, answer_id).source.replace("f = torch.sigmoid", "f = torch.tanh")
+    for student, nb in (("loops", loops), ("raises", raises), ("deleted", deleted), ("tanh_gate", tanh)):
+        submit(course, assignment, student, nb)
+    nbgrader(course, "autograde", assignment, "--force", "--ExecutePreprocessor.timeout=30")
+    for student in ("loops", "raises", "tanh_gate"):
+        got = scores(course, assignment, student)
+        assert got[check_id] == 0.0, (student, got)
+    assert scores(course, assignment, "deleted")[check_id] is None  # no points; flagged for the instructor
+    nbgrader(course, "generate_feedback", assignment, "--force")
+    html = (course[0] / "feedback" / "tanh_gate" / assignment / f"{assignment}.html").read_text()
+    assert "tanh" in html and "not quite" in html
+    html = (course[0] / "feedback" / "raises" / assignment / f"{assignment}.html").read_text()
+    assert "your function raised RuntimeError" in html
