@@ -32,7 +32,7 @@ def test_constraints_setup_and_environment_agree():
     torch_version = re.search(r"^TORCH_VERSION=(\S+)", setup, re.MULTILINE).group(1)
     assert f"torch=={torch_version}+cpu" in env
     extras = set(re.search(r"-e \.\[([\w,]+)\]", env).group(1).split(","))
-    assert extras == {"dev", "notebooks", "cluster"}
+    assert extras == {"dev", "notebooks", "teaching", "cluster"}
     assert set(",".join(re.findall(r'-e "\.\[([\w,]+)\]"', setup)).split(",")) == extras
 
 
