@@ -428,7 +428,6 @@ class TrainConfig(_JsonMixin):
     lr: float = 1e-4
     lr_drop_epoch: int = 100  # lr becomes lr_after from this epoch on
     lr_after: float = 1e-5
-    optimizer: Literal["adam", "sgd"] = "adam"  # the paper does not say; Adam suits lr=1e-4
     weight_decay: float = 1e-4
     # "step": the paper's (lr, then lr_after from lr_drop_epoch); "cosine": from lr down to lr_after
     # along a half cosine over all epochs (no cliff for short classroom budgets).

@@ -50,6 +50,7 @@ LEGACY_VALUES: dict[str, dict[str, Any]] = {
 #: checkpoint that holds it loads without the field; one that holds another value is refused.
 RETIRED_FIELDS: dict[str, dict[str, Any]] = {
     "sgaer.frontend": {"in_channels": 1},
+    "train": {"optimizer": "adam"},
 }
 
 
@@ -65,8 +66,11 @@ def upgrade_config(data: dict[str, Any], section: str = "") -> dict[str, Any]:
     the value it was trained with (:data:`LEGACY_VALUES`) and each retired field removed
     (:data:`RETIRED_FIELDS`); ``section`` "" is a StanerConfig, "train" a TrainConfig."""
     data = copy.deepcopy(data)
-    for path, fields in RETIRED_FIELDS.items() if not section else ():
-        node = _section(data, path.split("."))
+    for path, fields in RETIRED_FIELDS.items():
+        keys = path.split(".")
+        if (keys[0] == "train") != (section == "train"):
+            continue
+        node = _section(data, keys[1:] if section else keys)
         for field, kept in fields.items():
             if node is not None and field in node and node.pop(field) != kept:
                 raise ValueError(f"{path}.{field} is no longer an option (only {kept!r} is built); "

@@ -63,71 +63,87 @@ def scores(course, assignment: str, student: str) -> dict[str, float | None]:
         return {g.name: g.auto_score for g in sub.grades if g.name.endswith("-check")}
 
 
-def test_the_release_copy_runs_as_python_keeps_the_signatures_and_holds_no_answer(course):
+# Typical mistakes and broken submissions: (assignment, student, what changes in the source notebook)
+LOOP_LIMIT_S = 15
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    """Both assignments generated once, every simulated submission autograded and given feedback once."""
+    for assignment in ("02_sgaer_attention", "03_lstm_gates"):
+        nbgrader(course, "generate_assignment", assignment, "--force")
+    source = {a: nbformat.read(course[0] / "source" / a / f"{a}.ipynb", 4) for a in ("02_sgaer_attention", "03_lstm_gates")}
+    release = nbformat.read(course[0] / "release" / "02_sgaer_attention" / "02_sgaer_attention.ipynb", 4)
+    submit(course, "02_sgaer_attention", "solutions", source["02_sgaer_attention"])
+    submit(course, "02_sgaer_attention", "untouched", release)
+    mistake = copy.deepcopy(source["02_sgaer_attention"])  # exercise 2.2: the batch norm built but skipped
+    answer = cell(mistake, "02-027-answer")
+    assert "torch.relu(self.norm(self.conv3x3(U)))" in answer.source
+    answer.source = answer.source.replace("torch.relu(self.norm(self.conv3x3(U)))", "torch.relu(self.conv3x3(U))")
+    submit(course, "02_sgaer_attention", "no_batch_norm", mistake)
+
+    lstm = source["03_lstm_gates"]
+    answer_id = next(c.metadata["nbgrader"]["grade_id"] for c in lstm.cells
+                     if "def my_lstm_step" in c.source and c.metadata["nbgrader"]["solution"])
+    check_id = next(c.metadata["nbgrader"]["grade_id"] for c in lstm.cells
+                    if "check_lstm_step(my_lstm_step)" in c.source and c.metadata["nbgrader"]["grade"])
+    changes = {"loops": ("    return h, c", "    while True:\n        pass"),
+               "raises": ("    N = h_prev.shape[1]", "    raise RuntimeError('the student broke something')"),
+               "tanh_gate": ("f = torch.sigmoid", "f = torch.tanh")}
+    for student, (old, new) in changes.items():
+        nb = copy.deepcopy(lstm)
+        assert old in cell(nb, answer_id).source
+        cell(nb, answer_id).source = cell(nb, answer_id).source.replace(old, new)
+        submit(course, "03_lstm_gates", student, nb)
+    deleted = copy.deepcopy(lstm)
+    deleted.cells = [c for c in deleted.cells if c.metadata["nbgrader"]["grade_id"] != check_id]
+    submit(course, "03_lstm_gates", "deleted", deleted)
+    nbgrader(course, "autograde", "02_sgaer_attention", "--force")
+    nbgrader(course, "autograde", "03_lstm_gates", "--force", f"--ExecutePreprocessor.timeout={LOOP_LIMIT_S}")
+    for assignment in ("02_sgaer_attention", "03_lstm_gates"):
+        nbgrader(course, "generate_feedback", assignment, "--force")
+    return check_id
+
+
+def feedback(course, student: str, assignment: str) -> str:
+    return (course[0] / "feedback" / student / assignment / f"{assignment}.html").read_text()
+
+
+def test_the_release_copy_runs_as_python_keeps_the_signatures_and_holds_no_answer(course, graded):
     import ast
 
-    nbgrader(course, "generate_assignment", "02_sgaer_attention", "--force")
-    nbgrader(course, "generate_assignment", "03_lstm_gates", "--force")
     for name, signature, answer in (("02_sgaer_attention", "def my_attention(U, M):", "(1 + M) * U"),
                                     ("03_lstm_gates", "def my_lstm_step(x, h_prev, c_prev, W, R, b):",
                                      "f * c_prev + i * g")):
         release = nbformat.read(course[0] / "release" / name / f"{name}.ipynb", 4)
         code = [c.source for c in release.cells if c.cell_type == "code"]
         for source in code:
-            ast.parse(source.replace("%matplotlib", "# %matplotlib"))
+            ast.parse(source)
         text = "\n".join(code)
         assert signature in text and "raise NotImplementedError()" in text
         assert answer not in text and "BEGIN SOLUTION" not in text
 
 
-def test_autograde_full_points_zero_points_and_a_typical_mistake_named_in_the_feedback(course):
+def test_solutions_get_full_points_an_untouched_copy_none_and_a_typical_mistake_loses_its_point(course, graded):
     assignment = "02_sgaer_attention"
-    nbgrader(course, "generate_assignment", assignment, "--force")
-    source = nbformat.read(course[0] / "source" / assignment / f"{assignment}.ipynb", 4)
-    release = nbformat.read(course[0] / "release" / assignment / f"{assignment}.ipynb", 4)
-    submit(course, assignment, "solutions", source)
-    submit(course, assignment, "untouched", release)
-    mistake = copy.deepcopy(source)  # exercise 2.2: the batch norm built but skipped in forward
-    answer = cell(mistake, "02-027-answer")
-    assert "torch.relu(self.norm(self.conv3x3(U)))" in answer.source
-    answer.source = answer.source.replace("torch.relu(self.norm(self.conv3x3(U)))", "torch.relu(self.conv3x3(U))")
-    submit(course, assignment, "no_batch_norm", mistake)
-    nbgrader(course, "autograde", assignment, "--force")
     full = scores(course, assignment, "solutions")
     assert full and all(v == 1.0 for v in full.values()), full
     assert all(v == 0.0 for v in scores(course, assignment, "untouched").values())
     lost = scores(course, assignment, "no_batch_norm")
     assert {k for k, v in lost.items() if v != 1.0} == {"02-029-check"}, lost  # the check of 2.2 only
-    nbgrader(course, "generate_feedback", assignment, "--force")
-    feedback = (course[0] / "feedback" / "no_batch_norm" / assignment / f"{assignment}.html").read_text()
-    assert "the batch norm after the 3x3 convolution is missing" in feedback
-    blank = (course[0] / "feedback" / "untouched" / assignment / f"{assignment}.html").read_text()
-    assert "my_attention still raises NotImplementedError; replace the `raise` with your code" in blank
+    assert "the batch norm after the 3x3 convolution is missing" in feedback(course, "no_batch_norm", assignment)
+    assert ("my_attention still raises NotImplementedError; replace the `raise` with your code"
+            in feedback(course, "untouched", assignment))
+    tanh = scores(course, "03_lstm_gates", "tanh_gate")
+    assert tanh[graded] == 0.0 and sum(v == 0.0 for v in tanh.values()) >= 1
+    html = feedback(course, "tanh_gate", "03_lstm_gates")
+    assert "not quite" in html and "tanh" in html
 
 
-def test_a_submission_that_loops_raises_or_deletes_a_test_cell_gets_a_clear_result(course):
-    assignment = "03_lstm_gates"
-    nbgrader(course, "generate_assignment", assignment, "--force")
-    source = nbformat.read(course[0] / "source" / assignment / f"{assignment}.ipynb", 4)
-    answer_id = next(c.metadata["nbgrader"]["grade_id"] for c in source.cells
-                     if "def my_lstm_step" in c.source and c.metadata["nbgrader"]["solution"])
-    check_id = next(c.metadata["nbgrader"]["grade_id"] for c in source.cells
-                    if c.source.count("check_lstm_step(my_lstm_step)") and c.metadata["nbgrader"]["grade"])
-    loops, raises, deleted, tanh = (copy.deepcopy(source) for _ in range(4))
-    cell(loops, answer_id).source = cell(loops, answer_id).source.replace("    return h, c", "    while True:\n        pass")
-    cell(raises, answer_id).source = cell(raises, answer_id).source.replace(
-        "    N = h_prev.shape[1]", "    raise RuntimeError('the student broke something')")
-    deleted.cells = [c for c in deleted.cells if c.metadata["nbgrader"]["grade_id"] != check_id]
-    cell(tanh, answer_id).source = cell(tanh, answer_id).source.replace("f = torch.sigmoid", "f = torch.tanh")
-    for student, nb in (("loops", loops), ("raises", raises), ("deleted", deleted), ("tanh_gate", tanh)):
-        submit(course, assignment, student, nb)
-    nbgrader(course, "autograde", assignment, "--force", "--ExecutePreprocessor.timeout=30")
-    for student in ("loops", "raises", "tanh_gate"):
-        got = scores(course, assignment, student)
-        assert got[check_id] == 0.0, (student, got)
+def test_a_submission_that_loops_raises_or_deletes_a_test_cell_gets_a_clear_result(course, graded):
+    assignment, check_id = "03_lstm_gates", graded
+    for student in ("loops", "raises"):
+        assert scores(course, assignment, student)[check_id] == 0.0, student
+    assert "your function raised RuntimeError" in feedback(course, "raises", assignment)
+    assert "CellTimeoutError" in feedback(course, "loops", assignment)
     assert scores(course, assignment, "deleted")[check_id] is None  # no points; flagged for the instructor
-    nbgrader(course, "generate_feedback", assignment, "--force")
-    html = (course[0] / "feedback" / "tanh_gate" / assignment / f"{assignment}.html").read_text()
-    assert "tanh" in html and "not quite" in html
-    html = (course[0] / "feedback" / "raises" / assignment / f"{assignment}.html").read_text()
-    assert "your function raised RuntimeError" in html

@@ -159,3 +159,17 @@ def test_a_retired_field_loads_when_it_holds_the_value_still_built_and_is_refuse
     torch.save(payload, tmp_path / "rgb.pt")
     with pytest.raises(CheckpointError, match="sgaer.frontend.in_channels is no longer an option"):
         load_checkpoint(tmp_path / "rgb.pt")
+
+
+def test_a_run_written_with_the_retired_optimizer_field_resumes_and_sgd_is_refused():
+    import json
+
+    from staner_lab.config import TrainConfig
+    from staner_lab.training.checkpoint import read_train_config
+
+    old = json.loads(TrainConfig().to_json())
+    old["optimizer"] = "adam"  # written before TrainConfig.optimizer was retired
+    assert read_train_config(json.dumps(old)) == TrainConfig()
+    old["optimizer"] = "sgd"
+    with pytest.raises(ValueError, match="train.optimizer is no longer an option"):
+        read_train_config(json.dumps(old))

@@ -56,7 +56,6 @@ __all__ = [
     "OK",
     "WRONG",
     "CheckFailed",
-    "graded",
     "check_accuracy",
     "check_attention_module",
     "check_best_alpha",
@@ -74,4 +73,5 @@ __all__ = [
     "check_pointing_game",
     "check_softmax",
     "check_train_step",
+    "graded",
 ]
