@@ -269,12 +269,12 @@ class SGAERConfig(_JsonMixin):
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     end_channels: int = 256  # channels of the end convolution that turns F into F_G
-    # Normalisation in the end convolution: "conv" = batch norm after each of its convs, "pooled" =
-    # batch norm on the pooled F_G, "none" = none. "conv" trains SGAER faster and leaves P_G less
-    # over-confident, so the fused P is more accurate; "none" gives an attention map M that points at
+    # Normalisation in the end convolution: "conv" = batch norm after each of its convs, "none" = none
+    # ("pooled", one on the pooled F_G, measured worse on real faces and was retired: docs/training.md).
+    # "conv" trains SGAER faster and leaves P_G less over-confident, so the fused P is more accurate; "none" gives an attention map M that points at
     # the action units more often (the shipped checkpoint uses it). docs/model.md, "SGAER leaving the
     # uniform prediction" and "Making attention localise".
-    end_norm: Literal["none", "conv", "pooled"] = "conv"
+    end_norm: Literal["none", "conv"] = "conv"
     dropout: float = 0.5
 
     def __post_init__(self) -> None:

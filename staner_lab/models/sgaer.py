@@ -18,19 +18,18 @@ class EndConv2d(nn.Module):
     then global average pooling to a vector. (B, C, H, W) -> F_G (B, E).
 
     ``config.end_norm`` (docs/model.md, "SGAER leaving the uniform prediction"): "conv" puts a batch norm after
-    each conv, "pooled" one on the pooled vector F_G, "none" has none (the round-4 branch, whose class
-    scores stay alike for all faces for several epochs at the start of training)."""
+    each conv, "none" has none (the earlier branch, whose class scores stay alike for all faces for
+    several epochs at the start of training)."""
 
     def __init__(self, in_channels: int, config: SGAERConfig) -> None:
         super().__init__()
         out_channels, norm = config.end_channels, config.end_norm
-        if norm not in ("none", "conv", "pooled"):
-            raise ValueError(f"end-convolution norm must be 'none', 'conv' or 'pooled', got {norm!r}")
+        if norm not in ("none", "conv"):
+            raise ValueError(f"end-convolution norm must be 'none' or 'conv', got {norm!r}")
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
         self.bn1 = nn.BatchNorm2d(out_channels) if norm == "conv" else nn.Identity()
         self.bn2 = nn.BatchNorm2d(out_channels) if norm == "conv" else nn.Identity()
-        self.pooled_norm = nn.BatchNorm1d(out_channels) if norm == "pooled" else nn.Identity()
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU(inplace=True)
         for conv in (self.conv1, self.conv2):  # He init, as in the front end (see VGGFrontEnd)
@@ -40,7 +39,7 @@ class EndConv2d(nn.Module):
     def forward(self, F: Tensor) -> Tensor:
         x = self.pool(self.relu(self.bn1(self.conv1(F))))  # (B, E, H/2, W/2)
         x = self.relu(self.bn2(self.conv2(x)))
-        return self.pooled_norm(x.mean(dim=(2, 3)))  # (B, E)
+        return x.mean(dim=(2, 3))  # (B, E)
 
 
 class SGAER(nn.Module):

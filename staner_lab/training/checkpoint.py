@@ -26,7 +26,7 @@ from staner_lab.atomic import atomic_write
 from staner_lab.config import StanerConfig, TrainConfig
 from staner_lab.models.staner import STANER
 
-__all__ = ["LEGACY_VALUES", "RETIRED_FIELDS", "CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model",
+__all__ = ["LEGACY_VALUES", "RETIRED_FIELDS", "RETIRED_VALUES", "CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model",
            "read_train_config", "save_checkpoint", "upgrade_config"]
 
 FORMAT = "staner-lab/1"
@@ -54,6 +54,12 @@ RETIRED_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Values of a kept field that are no longer built (measured worse on real faces: docs/training.md).
+RETIRED_VALUES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "sgaer": {"end_norm": ("pooled",)},
+}
+
+
 def _section(data: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
     node: Any = data
     for key in keys:
@@ -75,6 +81,12 @@ def upgrade_config(data: dict[str, Any], section: str = "") -> dict[str, Any]:
             if node is not None and field in node and node.pop(field) != kept:
                 raise ValueError(f"{path}.{field} is no longer an option (only {kept!r} is built); "
                                  "this checkpoint was trained with another value")
+    for path, fields in RETIRED_VALUES.items() if not section else ():
+        node = _section(data, path.split("."))
+        for field, gone in fields.items():
+            if node is not None and node.get(field) in gone:
+                raise ValueError(f"{path}.{field}={node[field]!r} is no longer built (it measured worse on real "
+                                 "faces, docs/training.md); retrain the model with today's options")
     for path, values in LEGACY_VALUES.items():
         keys = path.split(".")
         if (keys[0] == "train") != (section == "train"):

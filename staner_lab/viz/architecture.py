@@ -247,8 +247,8 @@ def sgaer_diagram(config: StanerConfig) -> go.Figure:
     else:
         arrows.append(_Arrow("b4", "end", ("U",)))
     right = [(7.4, left[-1][1] + k * 1.8) for k in range(5)]
-    bn, pooled_bn = (" + BN" if sg.end_norm == "conv" else ""), (", BN" if sg.end_norm == "pooled" else "")
-    boxes += [_Box("end", f"end conv: 3×3 conv{bn},<br>pool, 3×3 conv{bn}, mean{pooled_bn}", *right[0], w=3.9,
+    bn = " + BN" if sg.end_norm == "conv" else ""
+    boxes += [_Box("end", f"end conv: 3×3 conv{bn},<br>pool, 3×3 conv{bn}, mean", *right[0], w=3.9,
                    kind="sgaer", hover="model.sgaer.end_conv"),
               _Box("lin", f"dropout {sg.dropout:g}, linear", *right[1], h=0.7, kind="sgaer",
                    hover="model.sgaer.classifier"),

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +25,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "notebooks" / "nbgrader"
 BIN = Path(sys.executable).parent
-pytest.importorskip("nbgrader", reason="nbgrader is the 'teaching' extra; scripts/setup installs it")
+# found, not imported: importing nbgrader here would put vendored packages on every test's path
+if importlib.util.find_spec("nbgrader") is None:
+    pytest.skip("nbgrader is the 'teaching' extra; scripts/setup installs it", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +60,15 @@ def submit(course, assignment: str, student: str, nb) -> None:
 
 
 def scores(course, assignment: str, student: str) -> dict[str, float | None]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gb:
-        sub = gb.find_submission_notebook(assignment, assignment, student)
-        return {g.name: g.auto_score for g in sub.grades if g.name.endswith("-check")}
+    """The autograded cells' scores from nbgrader's gradebook (read in a child process: importing
+    nbgrader here would put its vendored packages on the path of the tests that follow)."""
+    code = ("import json, sys\nfrom nbgrader.api import Gradebook\n"
+            "with Gradebook(sys.argv[1]) as gb:\n"
+            "    sub = gb.find_submission_notebook(sys.argv[2], sys.argv[2], sys.argv[3])\n"
+            "    print(json.dumps({g.name: g.auto_score for g in sub.grades if g.name.endswith('-check')}))")
+    out = subprocess.run([sys.executable, "-c", code, f"sqlite:///{course[0] / 'gradebook.db'}", assignment, student],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    return json.loads(out)
 
 
 # Typical mistakes and broken submissions: (assignment, student, what changes in the source notebook)

@@ -173,3 +173,13 @@ def test_a_run_written_with_the_retired_optimizer_field_resumes_and_sgd_is_refus
     old["optimizer"] = "sgd"
     with pytest.raises(ValueError, match="train.optimizer is no longer an option"):
         read_train_config(json.dumps(old))
+
+
+def test_a_checkpoint_with_a_retired_value_is_refused_with_the_reason(tmp_path):
+    import json
+
+    old = json.loads(preset("classroom").to_json())
+    old["sgaer"]["end_norm"] = "pooled"
+    torch.save({"format": "staner-lab/1", "config": json.dumps(old), "model": {}, "extra": {}}, tmp_path / "p.pt")
+    with pytest.raises(CheckpointError, match=r"sgaer.end_norm='pooled' is no longer built .*retrain"):
+        load_checkpoint(tmp_path / "p.pt")
