@@ -298,8 +298,9 @@ class CLSTMConfig(_JsonMixin):
     lstm_path: Literal["fused", "explicit"] = "fused"
     # How a region crop enters the CNN: "frame" standardises each frame to mean 0, std 1 (low
     # contrast crops and lighting changes no longer decide the feature scale; works frame by frame
-    # for streaming); "fixed" subtracts and divides by constants (as the VGG front end); "none" = raw [0, 1].
-    input_norm: Literal["none", "fixed", "frame"] = "frame"
+    # for streaming); "none" = raw [0, 1] (constants as in the VGG front end, "fixed", measured worse on
+    # real faces and was retired: docs/training.md).
+    input_norm: Literal["none", "frame"] = "frame"
     # Batch norm after each conv: without it, a region whose crops vary little (the nose) gets
     # features near 0 and its gates sit at sigmoid(bias) at every step (a dead region).
     batch_norm: bool = True

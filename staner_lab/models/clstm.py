@@ -16,7 +16,6 @@ from torch import Tensor, nn
 
 from staner_lab import functional as Fn
 from staner_lab.config import CLSTMConfig
-from staner_lab.models.vgg import GRAY_MEAN, GRAY_STD
 from staner_lab.outputs import RegionIntermediates
 
 __all__ = ["CLSTM", "LSTMState", "RegionCNN"]
@@ -65,8 +64,6 @@ class RegionCNN(nn.Module):
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = x.std(dim=(1, 2, 3), keepdim=True)
             return (x - mean) / (std + 0.02)  # + 0.02: a flat crop stays flat instead of blowing up noise
-        if self.input_norm == "fixed":
-            return (x - GRAY_MEAN) / GRAY_STD
         return x
 
     def forward(self, x: Tensor, reference_z: Tensor | None = None) -> Tensor:

@@ -57,6 +57,7 @@ RETIRED_FIELDS: dict[str, dict[str, Any]] = {
 #: Values of a kept field that are no longer built (measured worse on real faces: docs/training.md).
 RETIRED_VALUES: dict[str, dict[str, tuple[Any, ...]]] = {
     "sgaer": {"end_norm": ("pooled",)},
+    "tler.clstm": {"input_norm": ("fixed",)},
 }
 
 
