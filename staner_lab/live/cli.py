@@ -126,6 +126,11 @@ class _LiveOutputs:
     """Where each recognised frame goes: a CSV row (--csv), an annotated video (--out), a window (--show)."""
 
     def __init__(self, args: argparse.Namespace, show: bool, fps: float) -> None:
+        import cv2
+
+        from staner_lab.live.annotate import annotate
+
+        self.cv2, self.annotate = cv2, annotate  # imported once, not for every frame
         self.out, self.show, self.fps = args.out, show, fps
         self.writer = self.table = self.csv_file = None
         if args.csv is not None:
@@ -134,10 +139,6 @@ class _LiveOutputs:
 
     def write(self, frame, result, time_s: float) -> bool:
         """Send one frame on; False when the viewer pressed q or Esc."""
-        import cv2
-
-        from staner_lab.live.annotate import annotate
-
         if self.csv_file is not None:
             row = {"time_s": round(time_s, 4), **result.as_row()}
             if self.table is None:
@@ -145,14 +146,14 @@ class _LiveOutputs:
                 self.table.writeheader()
             self.table.writerow(row)
         if self.out is not None or self.show:
-            annotate(frame, result)
+            self.annotate(frame, result)
         if self.out is not None:
             if self.writer is None:
                 self.writer = _writer(self.out, self.fps, (frame.shape[1], frame.shape[0]))
             self.writer.write(frame)
         if self.show:
-            cv2.imshow("staner-lab live", frame)
-            return not (cv2.waitKey(1) & 0xFF in (27, ord("q")))
+            self.cv2.imshow("staner-lab live", frame)
+            return not (self.cv2.waitKey(1) & 0xFF in (27, ord("q")))
         return True
 
     def close(self) -> None:
@@ -161,9 +162,7 @@ class _LiveOutputs:
         if self.csv_file is not None:
             self.csv_file.close()
         if self.show:
-            import cv2
-
-            cv2.destroyAllWindows()
+            self.cv2.destroyAllWindows()
 
 
 def run_live(args: argparse.Namespace) -> int:

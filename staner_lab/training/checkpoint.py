@@ -61,38 +61,36 @@ RETIRED_VALUES: dict[str, dict[str, tuple[Any, ...]]] = {
 }
 
 
-def _section(data: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
-    node: Any = data
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node if isinstance(node, dict) else None
-
-
-def upgrade_config(data: dict[str, Any], section: str = "") -> dict[str, Any]:
-    """A copy of a config read from an older checkpoint (parsed JSON) with each field it lacks set to
-    the value it was trained with (:data:`LEGACY_VALUES`) and each retired field removed
-    (:data:`RETIRED_FIELDS`); ``section`` "" is a StanerConfig, "train" a TrainConfig."""
-    data = copy.deepcopy(data)
-    for path, fields in RETIRED_FIELDS.items():
+def _nodes(data: dict[str, Any], table: dict[str, Any], section: str):
+    """(path, the config dict at that path or None, the table's entry) for each path of ``table`` in
+    ``section`` ("" for the model's config, "train" for a TrainConfig, whose paths start with it)."""
+    for path, entry in table.items():
         keys = path.split(".")
         if (keys[0] == "train") != (section == "train"):
             continue
-        node = _section(data, keys[1:] if section else keys)
+        node: Any = data
+        for key in keys[1:] if section else keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        yield path, node if isinstance(node, dict) else None, entry
+
+
+def upgrade_config(data: dict[str, Any], section: str = "") -> dict[str, Any]:
+    """A copy of a config read from an older checkpoint (parsed JSON) with each retired field removed
+    (:data:`RETIRED_FIELDS`), a retired value refused (:data:`RETIRED_VALUES`) and each field it lacks
+    set to the value it was trained with (:data:`LEGACY_VALUES`); ``section`` "" is a StanerConfig,
+    "train" a TrainConfig."""
+    data = copy.deepcopy(data)
+    for path, node, fields in _nodes(data, RETIRED_FIELDS, section):
         for field, kept in fields.items():
             if node is not None and field in node and node.pop(field) != kept:
                 raise ValueError(f"{path}.{field} is no longer an option (only {kept!r} is built); "
                                  "this checkpoint was trained with another value")
-    for path, fields in RETIRED_VALUES.items() if not section else ():
-        node = _section(data, path.split("."))
+    for path, node, fields in _nodes(data, RETIRED_VALUES, section):
         for field, gone in fields.items():
             if node is not None and node.get(field) in gone:
                 raise ValueError(f"{path}.{field}={node[field]!r} is no longer built (it measured worse on real "
                                  "faces, docs/training.md); retrain the model with today's options")
-    for path, values in LEGACY_VALUES.items():
-        keys = path.split(".")
-        if (keys[0] == "train") != (section == "train"):
-            continue
-        node = _section(data, keys[1:] if section else keys)
+    for _, node, values in _nodes(data, LEGACY_VALUES, section):
         for field, value in values.items() if node is not None else ():
             node.setdefault(field, value)
     return data

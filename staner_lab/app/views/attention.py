@@ -8,7 +8,7 @@ import streamlit as st
 
 from staner_lab import viz
 from staner_lab.app import cached, decision, explanations
-from staner_lab.app.views.common import chart, needs_model_and_input
+from staner_lab.app.views.common import analysis_of, chart, needs_model_and_input
 from staner_lab.app.views.context import ViewContext
 
 
@@ -21,7 +21,7 @@ def render(ctx: ViewContext) -> None:
 def _panel(ctx: ViewContext) -> None:
     view, model = ctx.view, ctx.model
     key = cached.ckpt_key(ctx.ckpt)
-    analysis = cached.analysis(key, decision.sample_digest(view.sample), model, view.sample)
+    analysis = analysis_of(ctx)
     if analysis.attention == "none":
         st.info(f"This {model.config.variant} model has no attention module (ablation C1, C2 or C4): no M to show.")
         return

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import streamlit as st
 
+from staner_lab.app import cached, decision
 from staner_lab.app.views.context import ViewContext
+from staner_lab.explain import inspection
 
 
 def chart(fig, key: str) -> None:
     """A staner_lab.viz figure as built (its projector template; Streamlit's theme would shrink fonts)."""
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+
+
+def analysis_of(ctx: ViewContext) -> inspection.Analysis:
+    """The model's outputs on the input (cached by checkpoint and sample content)."""
+    return cached.analysis(cached.ckpt_key(ctx.ckpt), decision.sample_digest(ctx.view.sample), ctx.model,
+                           ctx.view.sample)
 
 
 def no_input_note(ctx: ViewContext) -> bool:

@@ -10,7 +10,7 @@ import streamlit as st
 from staner_lab import viz
 from staner_lab.app import cached
 from staner_lab.app import decision as votes
-from staner_lab.app.views.common import chart, motion_note, needs_model_and_input
+from staner_lab.app.views.common import analysis_of, chart, motion_note, needs_model_and_input
 from staner_lab.app.views.context import ViewContext
 from staner_lab.explain import inspection
 
@@ -20,8 +20,7 @@ def render(ctx: ViewContext) -> None:
         return
     motion_note(ctx)
     st.latex(r"P = \alpha\,P_G + (1-\alpha)\,P_L, \qquad O = \arg\max_C P(C) \quad\text{(Eq. 14)}")
-    analysis = cached.analysis(cached.ckpt_key(ctx.ckpt), votes.sample_digest(ctx.view.sample), ctx.model,
-                               ctx.view.sample)
+    analysis = analysis_of(ctx)
     _fusion(analysis, ctx.view.true_label)
     if ctx.source.is_media:
         _stream(ctx)

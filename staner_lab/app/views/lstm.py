@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from staner_lab import viz
-from staner_lab.app import cached, decision
-from staner_lab.app.views.common import chart, motion_note, needs_model_and_input
+from staner_lab.app import cached
+from staner_lab.app.views.common import analysis_of, chart, motion_note, needs_model_and_input
 from staner_lab.app.views.context import ViewContext
 from staner_lab.training import health
 
@@ -22,8 +22,7 @@ def render(ctx: ViewContext) -> None:
 
 @st.fragment
 def _panel(ctx: ViewContext) -> None:
-    analysis = cached.analysis(cached.ckpt_key(ctx.ckpt), decision.sample_digest(ctx.view.sample), ctx.model,
-                               ctx.view.sample)
+    analysis = analysis_of(ctx)
     if not analysis.lstm:
         st.info("This model has no TLER branch (ablation C1 or C3): no LSTM to show.")
         return
