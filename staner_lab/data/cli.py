@@ -59,8 +59,7 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
     h = p.add_argument_group(
         "harder data (all off by default; see staner_lab/data/synthetic/realism.py)",
         "--realism sets --pose, --lighting, --blur, --jpeg and --onset at once (1 = comparable to CK+ / "
-        "Oulu-CASIA); a factor given explicitly overrides it. --frames-range, --identity and --contrast are "
-        "separate.",
+        "Oulu-CASIA); a factor given explicitly overrides it. --frames-range and --identity are separate.",
     )
     h.add_argument(
         "--realism", type=float, default=None, metavar="K", help="the five factors below at level K in [0, 1]"
@@ -90,14 +89,6 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
         help="subjects' own face shapes and ways of expressing, level K in [0, 1] (1: CK+-like; "
         "expressiveness, dropped and co-occurring AUs, resting expression); not set by --realism",
     )
-    h.add_argument(
-        "--contrast",
-        type=float,
-        default=None,
-        metavar="K",
-        help="camera contrast, level K in [0, 1] (1: a gain of 1.5-3 about the skin tone, as measured "
-        "between real CK+ faces and drawn ones); not set by --realism",
-    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -105,8 +96,8 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-# identity and contrast last: the command recorded for a set made without them reads as before
-_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range", "identity", "contrast")
+# identity last: the command recorded for a set made without it reads as before
+_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range", "identity")
 
 
 def _realism(args: argparse.Namespace) -> Realism:

@@ -273,19 +273,12 @@ FACTORS = {
     "jpeg": {"jpeg": 60},
     "onset": {"onset": 1.0},
     "frames_range": {"frames_range": (9, 14)},
-    "contrast": {"contrast": 1.0},
 }
 
 
 def test_realism_off_is_the_plain_generator():
     plain = render_sequence("fear", 5, 3, frames=5, size=64)
-    for r in (
-        Realism(),
-        Realism.at(0.0, 64),
-        Realism(frames_range=(5, 5)),
-        Realism(identity=0.0),
-        Realism(contrast=0.0),
-    ):
+    for r in (Realism(), Realism.at(0.0, 64), Realism(frames_range=(5, 5)), Realism(identity=0.0)):
         assert not r.on or r.frames_range == (5, 5)
         seq = render_sequence("fear", 5, 3, frames=5, size=64, realism=r)
         np.testing.assert_array_equal(seq.frames, plain.frames)
@@ -425,58 +418,11 @@ def test_cli_realism_options_are_recorded_and_rebuild_byte_for_byte(tmp_path, ca
         {"frames_range": (1, 4)},
         {"identity": -0.1},
         {"identity": 1.5},
-        {"contrast": -0.1},
-        {"contrast": 1.5},
     ],
 )
 def test_bad_realism_is_refused(kwargs):
     with pytest.raises(ValueError, match="Realism"):
         Realism(**kwargs)
-
-
-# ---------------------------------------------------------------------- harder data: camera contrast
-
-
-def test_contrast_is_separate_from_the_realism_knob_and_named_only_when_on():
-    assert Realism.at(1.0, 96).contrast == 0.0
-    assert "contrast" not in Realism.at(1.0, 96).describe()
-    assert Realism(identity=1.0, contrast=0.5).describe().endswith("identity 1, contrast 0.5")
-
-
-@pytest.mark.parametrize("emotion", ["sadness", "happy"])
-def test_contrast_widens_the_face_tones_in_the_measured_range(emotion):
-    """Darker features, brighter skin: the face's pixel spread grows by a gain in [1.5, 3]."""
-    size = 96
-    plain = render_sequence(emotion, 6, 1, frames=3, size=size, noise=0.0)
-    strong = render_sequence(emotion, 6, 1, frames=3, size=size, noise=0.0, realism=Realism(contrast=1.0))
-    np.testing.assert_array_equal(strong.landmarks, plain.landmarks)  # only the tones change
-    pts = plain.landmarks[-1]
-    x0, y0 = np.floor(pts.min(0)).astype(int)
-    x1, y1 = np.ceil(pts.max(0)).astype(int)
-    face_plain = plain.frames[-1, y0:y1, x0:x1].astype(float)
-    face_strong = strong.frames[-1, y0:y1, x0:x1].astype(float)
-    ratio = face_strong.std() / face_plain.std()
-    assert 1.3 < ratio < 3.1, ratio  # clipping at 0 and 255 can only shrink the gain
-    brows = pts[17:27].round().astype(int)
-    assert face_strong.min() < face_plain.min()  # the darkest feature gets darker
-    assert (
-        strong.frames[-1][brows[:, 1], brows[:, 0]].mean() < plain.frames[-1][brows[:, 1], brows[:, 0]].mean()
-    )
-
-
-def test_cli_contrast_is_recorded_and_refused_out_of_range(tmp_path, capsys):
-    out = tmp_path / "contrast"
-    argv = ["synth", "--out", str(out), "--subjects", "1", "--seed", "2", "--frames", "2", "--size", "48"]
-    assert main([*argv, "--realism", "1", "--contrast", "1"]) == 0
-    assert "contrast 1" in capsys.readouterr().out
-    readme = (out / "README.txt").read_text()
-    assert "--realism 1.0 --contrast 1.0" in readme
-    first = tree_hash(out)
-    recorded = readme.split("Regenerate (byte-identical):\n")[1].split()
-    assert main([*recorded[1:], "--overwrite"]) == 0
-    assert tree_hash(out) == first
-    with pytest.raises(SystemExit, match="contrast"):
-        main(["synth", "--out", str(tmp_path / "bad"), "--size", "48", "--contrast", "2"])
 
 
 # ------------------------------------------------------------- harder data: the subjects' own style

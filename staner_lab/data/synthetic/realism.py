@@ -21,27 +21,9 @@ import numpy as np
 
 from staner_lab.data.synthetic.streams import TAG_REALISM, stream
 
-__all__ = [
-    "CONTRAST_GAIN",
-    "Factors",
-    "Realism",
-    "blur",
-    "compress",
-    "draw_factors",
-    "light",
-    "onset_progress",
-    "stretch",
-]
+__all__ = ["Factors", "Realism", "blur", "compress", "draw_factors", "light", "onset_progress"]
 
-_FRAMES, _POSE, _LIGHT, _BLUR, _JPEG, _ONSET, _CONTRAST = range(7)  # one sub-stream per factor
-
-#: Camera contrast at level 1: the gain lies in ``1 + CONTRAST_GAIN`` (scaled by the level), about a
-#: pivot at 0.7 x the skin tone, so skin brightens and features darken. Chosen from image statistics,
-#: not from a model's score: on the aligned 128 px peak faces (centre 88 x 88 px) the development half
-#: of real CK+ has a pixel std of 0.199 (10th-90th percentile 0.129-0.247) and mean 0.57; the
-#: generator at ``--realism 1 --identity 1`` 0.075 (0.057-0.094), mean 0.41; with ``--contrast 1``
-#: 0.162 (0.111-0.225), mean 0.46.
-CONTRAST_GAIN: tuple[float, float] = (0.5, 2.0)
+_FRAMES, _POSE, _LIGHT, _BLUR, _JPEG, _ONSET = range(6)  # one sub-stream per factor
 
 
 @dataclass(frozen=True)
@@ -77,11 +59,6 @@ class Realism:
             probability 0.3 at 0.2-0.6 times the intensity (happy AU25 and AU26 at half that,
             surprise AU25, fear AU25, disgust AU10 and AU25, anger AU10). Ranges and probabilities
             scale with the level. Not part of :meth:`at`, so sets made with ``at`` stay as they were.
-        contrast: scale of the camera's contrast (0 = off, 1 = CK+-like, measured): at 1, each
-            sequence's image is stretched about 0.7 x the subject's skin tone by a gain in [1.5, 3.0]
-            (:data:`CONTRAST_GAIN`): darker brows, eyes, mouths and shadows, brighter highlights,
-            clipped to [0, 255] as a camera does. Real photographs have two to three times the
-            contrast of the plain drawn face. Not part of :meth:`at`, like ``identity``.
     """
 
     pose: float = 0.0
@@ -91,13 +68,12 @@ class Realism:
     onset: float = 0.0
     frames_range: tuple[int, int] | None = None
     identity: float = 0.0
-    contrast: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("pose", "lighting", "blur", "onset", "identity", "contrast"):
+        for name in ("pose", "lighting", "blur", "onset", "identity"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"Realism.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("onset", "identity", "contrast"):
+        for name in ("onset", "identity"):
             if getattr(self, name) > 1:
                 raise ValueError(f"Realism.{name} must lie in [0, 1], got {getattr(self, name)}")
         if not (self.jpeg == 0 or 1 <= self.jpeg <= 95):
@@ -131,15 +107,13 @@ class Realism:
     def describe(self) -> str:
         """One line for the data set README: every factor and its level.
 
-        ``identity`` and ``contrast`` are named only when on, so the README of a set made without
-        them reads as before.
+        ``identity`` is named only when on, so the README of a set made without it reads as before.
         """
         lo_hi = "off" if self.frames_range is None else f"{self.frames_range[0]}-{self.frames_range[1]}"
         identity = f", identity {self.identity:g}" if self.identity > 0 else ""
-        contrast = f", contrast {self.contrast:g}" if self.contrast > 0 else ""
         return (
             f"pose {self.pose:g}, lighting {self.lighting:g}, blur {self.blur:g} px, "
-            f"jpeg {self.jpeg or 'off'}, onset {self.onset:g}, frames per sequence {lo_hi}{identity}{contrast}"
+            f"jpeg {self.jpeg or 'off'}, onset {self.onset:g}, frames per sequence {lo_hi}{identity}"
         )
 
 
@@ -159,7 +133,6 @@ class Factors:
     jpeg: int  # 0 = none
     hold: float  # neutral hold, fraction of the sequence
     rise: float  # rise, fraction of the sequence
-    contrast: float = 1.0  # camera contrast gain about the skin tone
 
 
 def _stream(factor: int, subject_seed: int, sequence_seed: int) -> np.random.Generator:
@@ -206,13 +179,7 @@ def draw_factors(r: Realism, subject_seed: int, sequence_seed: int, frames: int)
         hold = float(g.uniform(0.0, 0.5 * k))
         apex = float(g.uniform(0.0, 0.3 * k))
         rise = 1.0 - hold - apex
-    contrast = 1.0
-    if r.contrast > 0:
-        g = _stream(_CONTRAST, subject_seed, sequence_seed)
-        contrast = float(1.0 + r.contrast * g.uniform(*CONTRAST_GAIN))
-    return Factors(
-        frames, d_pose, yaw, gain, side, side_angle, sigma, motion, motion_angle, jpeg, hold, rise, contrast
-    )
+    return Factors(frames, d_pose, yaw, gain, side, side_angle, sigma, motion, motion_angle, jpeg, hold, rise)
 
 
 def onset_progress(f: Factors, p: float) -> float:
@@ -228,13 +195,6 @@ def light(f: Factors, img: np.ndarray, size: int) -> np.ndarray:
     ramp = ((xx - size / 2) * math.cos(f.side_angle) + (yy - size / 2) * math.sin(f.side_angle)) / size
     field = f.gain * (1.0 - f.side * (0.5 + np.clip(ramp, -0.5, 0.5)))
     return img * field.astype(np.float32)
-
-
-def stretch(f: Factors, img: np.ndarray, pivot: float) -> np.ndarray:
-    """Camera contrast: the image stretched about ``pivot`` (0.7 x the skin tone) by the drawn gain."""
-    if f.contrast == 1.0:
-        return img
-    return (img - pivot) * f.contrast + pivot
 
 
 def blur(f: Factors, img: np.ndarray, t: int) -> np.ndarray:

@@ -32,15 +32,7 @@ from staner_lab.data.synthetic.action_units import EMOTION_AUS, au_shift, ease
 from staner_lab.data.synthetic.identity import Pose, random_identity, random_lighting, random_pose
 from staner_lab.data.synthetic.landmarks import neutral_landmarks
 from staner_lab.data.synthetic.masks import au_mask
-from staner_lab.data.synthetic.realism import (
-    Realism,
-    blur,
-    compress,
-    draw_factors,
-    light,
-    onset_progress,
-    stretch,
-)
+from staner_lab.data.synthetic.realism import Realism, blur, compress, draw_factors, light, onset_progress
 from staner_lab.data.synthetic.render import draw_face
 from staner_lab.data.synthetic.streams import TAG_IDENTITY, TAG_SEQUENCE, TAG_SUBJECT_SCENE, stream
 from staner_lab.data.synthetic.style import draw_style, express, reshape
@@ -193,8 +185,6 @@ def render_sequence(
     out_origin = np.array([size / 2, size / 2 - 0.25 * idt.face_px * size])
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     ramp = ((xx - size / 2) * math.cos(lit.angle) + (yy - size / 2) * math.sin(lit.angle)) / size
-    # the pivot of the camera contrast: below the skin tone, so that skin brightens and features darken
-    skin_tone = 0.7 * ((idt.skin - 128.0) * lit.contrast + 128.0 + lit.brightness)
 
     out = np.empty((frames, size, size), np.uint8)
     lms = np.empty((frames, 68, 2), np.float32)
@@ -210,7 +200,7 @@ def render_sequence(
         M = _pose_matrix(pose, p, size, canvas_px, canvas_origin, out_origin, fx.d_pose[t], fx.yaw)
         img = cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         img = (img - 128.0) * lit.contrast + 128.0 + lit.brightness + lit.strength * ramp
-        img = blur(fx, stretch(fx, light(fx, img, size), skin_tone), t)
+        img = blur(fx, light(fx, img, size), t)
         img += noise_rng.normal(0.0, lit.noise, img.shape).astype(np.float32)
         out[t] = compress(fx, np.clip(np.rint(img), 0, 255).astype(np.uint8))
         canvas_pts = canvas_origin + unit * lm
