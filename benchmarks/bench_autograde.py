@@ -5,6 +5,11 @@ untouched release copy (every check runs either way; a wrong answer costs about 
 one). Prints, per notebook, the wall time of ``nbgrader autograde`` for the whole class and per student.
 
     python benchmarks/bench_autograde.py --notebooks 02 03 05 --students 40
+    python benchmarks/bench_autograde.py --notebooks 02 --students 10 --unconfined   # without the sandbox
+
+Each kernel runs in the grading sandbox of the shipped nbgrader_config.py
+(staner_lab/teaching/sandbox.py); ``--unconfined`` starts kernels the plain way, to measure what the
+sandbox costs.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--notebooks", nargs="+", default=["02", "03", "05"], help="notebook numbers")
     p.add_argument("--students", type=int, default=40)
+    p.add_argument("--unconfined", action="store_true", help="start kernels without the grading sandbox")
     args = p.parse_args()
     sources = {s.name[:2]: s.name for s in (ROOT / "notebooks" / "nbgrader" / "source").iterdir()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,10 +51,12 @@ def main() -> None:
                 folder = course / "submitted" / f"student{k:03d}" / name
                 folder.mkdir(parents=True, exist_ok=True)
                 shutil.copy(course / kind / name / f"{name}.ipynb", folder / f"{name}.ipynb")
+            plain = ["--ExecutePreprocessor.kernel_manager_class=jupyter_client.manager.AsyncKernelManager"]
             t0 = time.perf_counter()
-            nbgrader("autograde", name, "--force")
+            nbgrader("autograde", name, "--force", *(plain if args.unconfined else []))
             seconds = time.perf_counter() - t0
-            print(f"{name}: {args.students} students autograded in {seconds / 60:.1f} min "
+            how = "unconfined" if args.unconfined else "sandboxed"
+            print(f"{name}: {args.students} students autograded ({how}) in {seconds / 60:.1f} min "
                   f"({seconds / args.students:.1f} s each)", flush=True)
 
 

@@ -11,5 +11,10 @@ c.CourseDirectory.source_directory = "source"
 # fast mode, STANER_FAST=1).
 c.ExecutePreprocessor.timeout = 300
 c.ExecutePreprocessor.interrupt_on_timeout = True
+# Each student's kernel sees only that student's folder: the rest of the course folder (the other
+# submissions, the gradebook) is hidden from it, and so are other processes (Linux namespaces, no root;
+# staner_lab/teaching/sandbox.py). Where that is not possible, grading stops with a message: remove this
+# line only to grade trusted submissions unconfined.
+c.ExecutePreprocessor.kernel_manager_class = "staner_lab.teaching.sandbox.SandboxedKernelManager"
 # The stub nbgrader writes where a solution was (the cell keeps its def line and docstring).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -5,7 +5,10 @@
 - the solutions autograde to full points on every autograded cell, an untouched release copy to 0;
 - a typical mistake loses exactly its exercise's point and the feedback names the mistake with the
   hint the student sees in the notebook (the same checker);
-- a submission that loops, raises or deletes a test cell gets a clear result, not a crashed grader.
+- a submission that loops, raises or deletes a test cell gets a clear result, not a crashed grader;
+- a student's code, run by the shipped configuration, cannot read another student's submission, the
+  gradebook or the grader's folder (the sandbox; tests/teaching/test_sandbox.py shows the same code
+  reads them all unconfined).
 """
 
 from __future__ import annotations
@@ -73,6 +76,18 @@ def scores(course, assignment: str, student: str) -> dict[str, float | None]:
 
 # Typical mistakes and broken submissions: (assignment, student, what changes in the source notebook)
 LOOP_LIMIT_S = 15
+# A student's code that looks for another student's submission, the gradebook and the grader's folder
+SNOOP = """import glob as _glob, json as _json, os as _os
+_seen = {}
+for _rel in ("submitted/solutions/02_sgaer_attention/02_sgaer_attention.ipynb", "gradebook.db"):
+    try:
+        with open(_os.path.join("COURSE", _rel), "rb") as _f:
+            _seen[_rel] = len(_f.read())
+    except OSError as _e:
+        _seen[_rel] = type(_e).__name__
+_cwds = [_os.readlink(_p) for _p in _glob.glob("/proc/[0-9]*/cwd") if _os.access(_p, _os.R_OK)]
+_seen["grader_cwd_visible"] = "COURSE" in _cwds
+print("SNOOP" + _json.dumps(_seen))"""
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +104,10 @@ def graded(course):
     assert "torch.relu(self.norm(self.conv3x3(U)))" in answer.source
     answer.source = answer.source.replace("torch.relu(self.norm(self.conv3x3(U)))", "torch.relu(self.conv3x3(U))")
     submit(course, "02_sgaer_attention", "no_batch_norm", mistake)
+    snooper = copy.deepcopy(source["02_sgaer_attention"])  # full answers, and a look at the others' files
+    answer = next(c for c in snooper.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    answer.source += "\n\n" + SNOOP.replace("COURSE", str(course[0]))
+    submit(course, "02_sgaer_attention", "snooper", snooper)
 
     lstm = source["03_lstm_gates"]
     answer_id = next(c.metadata["nbgrader"]["grade_id"] for c in lstm.cells
@@ -142,10 +161,26 @@ def test_solutions_get_full_points_an_untouched_copy_none_and_a_typical_mistake_
     assert "the batch norm after the 3x3 convolution is missing" in feedback(course, "no_batch_norm", assignment)
     assert ("my_attention still raises NotImplementedError; replace the `raise` with your code"
             in feedback(course, "untouched", assignment))
+    untouched = nbformat.read(course[0] / "autograded" / "untouched" / assignment / f"{assignment}.ipynb", 4)
+    for check in (c for c in untouched.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("-check")):
+        printed = "".join(o.get("text", "") + "".join(o.get("traceback", [])) for o in check.outputs)
+        assert "not done yet" in printed and "replace the `raise` with your code" in printed, check.source
     tanh = scores(course, "03_lstm_gates", "tanh_gate")
     assert tanh[graded] == 0.0 and sum(v == 0.0 for v in tanh.values()) >= 1
     html = feedback(course, "tanh_gate", "03_lstm_gates")
     assert "not quite" in html and "tanh" in html
+
+
+def test_a_students_code_cannot_read_another_students_files(course, graded):
+    """The shipped nbgrader_config.py starts each kernel in the sandbox (staner_lab/teaching/sandbox.py)."""
+    nb = nbformat.read(course[0] / "autograded" / "snooper" / "02_sgaer_attention" / "02_sgaer_attention.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    seen = json.loads(printed.split("SNOOP", 1)[1].splitlines()[0])
+    assert seen == {"submitted/solutions/02_sgaer_attention/02_sgaer_attention.ipynb": "FileNotFoundError",
+                    "gradebook.db": "FileNotFoundError", "grader_cwd_visible": False}, seen
+    assert all(v == 1.0 for v in scores(course, "02_sgaer_attention", "snooper").values())  # graded as usual
+    # the files were there: the grader read them
+    assert (course[0] / "submitted" / "solutions" / "02_sgaer_attention" / "02_sgaer_attention.ipynb").is_file()
 
 
 def test_a_submission_that_loops_raises_or_deletes_a_test_cell_gets_a_clear_result(course, graded):
