@@ -129,3 +129,25 @@ def test_bad_usage_is_explained():
         check=False,
     )
     assert proc.returncode != 0 and "usage: python -m staner_lab.teaching.sandbox -- COMMAND" in proc.stderr
+
+
+def test_where_namespaces_are_refused_grading_fails_closed_with_the_fix(course, monkeypatch, capsys):
+    import ctypes
+    import errno
+
+    from staner_lab.teaching import sandbox
+
+    class NoNamespaces:  # what libc answers in a container that forbids unshare
+        def unshare(self, flags):
+            ctypes.set_errno(errno.EPERM)
+            return -1
+
+    monkeypatch.setattr(sandbox, "_libc", NoNamespaces)
+    monkeypatch.setattr(sandbox.os, "execvp", lambda *a: pytest.fail("the command ran unconfined"))
+    monkeypatch.chdir(course / "autograded" / "mallory" / "A")
+    with pytest.raises(SystemExit) as stop:
+        sandbox.main(["--", "python", "-c", "pass"])
+    assert stop.value.code == 70
+    err = capsys.readouterr().err
+    assert "unshare (new user namespace) failed: Operation not permitted" in err
+    assert "remove the kernel_manager_class line from nbgrader_config.py" in err
