@@ -110,16 +110,18 @@ def _new_user_namespace(libc: ctypes.CDLL, flags: int, inside_uid: int, inside_g
 def _mount(
     libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int, what: str
 ) -> None:
-    enc = lambda s: None if s is None else s.encode()
-    _check(libc.mount(enc(source), enc(target), enc(fstype), flags, None), what)
+    def encoded(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    _check(libc.mount(encoded(source), encoded(target), encoded(fstype), flags, None), what)
 
 
 def confine(workdir: Path, hidden: Path) -> None:
     """Hide ``hidden`` (but ``workdir``) and other processes; return in the confined child.
 
     The calling process forks: the parent waits for the confined child (PID 1 of the new PID
-    namespace) and exits with its status. The child
-    returns from this function as a capability-less user in a nested user namespace.
+    namespace) and exits with its status. The child returns from this function as a
+    capability-less user in a nested user namespace.
     """
     libc = _libc()
     outside_uid = os.getuid()
