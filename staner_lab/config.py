@@ -14,6 +14,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -181,11 +182,20 @@ def _check(config: Any, path: str, rules: list[tuple], flags: dict[str, str] | N
     """Raise a ValueError naming the first field whose value is not allowed: its class and field,
     the option that sets it (``flags``, else ``--set`` with ``path``, where the class sits:
     "inputs.", "tler.clstm."), the range in words and the value given. ``rules``: (field, is the
-    value allowed, the range in words)."""
-    for name, ok, allowed in rules:
+    value allowed, the range in words); every Literal field is checked against its values too."""
+    choices = _literal_choices(type(config))
+    literal_rules = [(name, getattr(config, name) in values, f"one of {values}") for name, values in choices.items()]
+    for name, ok, allowed in [*rules, *literal_rules]:
         if not ok:
             option = (flags or {}).get(name, f"--set {path}{name}")
             raise ValueError(f"{type(config).__name__}.{name} ({option}) must be {allowed}, got {getattr(config, name)!r}")
+
+
+@functools.cache
+def _literal_choices(cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field -> allowed values, for each field of ``cls`` typed as a Literal (checked by :func:`_check`)."""
+    return {name: typing.get_args(tp) for name, tp in typing.get_type_hints(cls).items()
+            if typing.get_origin(tp) is Literal}
 
 
 @dataclass(frozen=True)
@@ -271,8 +281,8 @@ class SGAERConfig(_JsonMixin):
     end_channels: int = 256  # channels of the end convolution that turns F into F_G
     # Normalisation in the end convolution: "conv" = batch norm after each of its convs, "none" = none
     # ("pooled", one on the pooled F_G, measured worse on real faces and was retired: docs/training.md).
-    # "conv" trains SGAER faster and leaves P_G less over-confident, so the fused P is more accurate; "none" gives an attention map M that points at
-    # the action units more often (the shipped checkpoint uses it). docs/model.md, "SGAER leaving the
+    # "conv" trains SGAER faster and leaves P_G less over-confident, so the fused P is more accurate;
+    # "none" gives an attention map M that points at the action units more often (the shipped checkpoint uses it). docs/model.md, "SGAER leaving the
     # uniform prediction" and "Making attention localise".
     end_norm: Literal["none", "conv"] = "conv"
     dropout: float = 0.5

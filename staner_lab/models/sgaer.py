@@ -23,9 +23,7 @@ class EndConv2d(nn.Module):
 
     def __init__(self, in_channels: int, config: SGAERConfig) -> None:
         super().__init__()
-        out_channels, norm = config.end_channels, config.end_norm
-        if norm not in ("none", "conv"):
-            raise ValueError(f"end-convolution norm must be 'none' or 'conv', got {norm!r}")
+        out_channels, norm = config.end_channels, config.end_norm  # values checked by SGAERConfig
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
         self.bn1 = nn.BatchNorm2d(out_channels) if norm == "conv" else nn.Identity()

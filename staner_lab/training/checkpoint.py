@@ -26,8 +26,8 @@ from staner_lab.atomic import atomic_write
 from staner_lab.config import StanerConfig, TrainConfig
 from staner_lab.models.staner import STANER
 
-__all__ = ["LEGACY_VALUES", "RETIRED_FIELDS", "RETIRED_VALUES", "CheckpointError", "atomic_torch_save", "load_checkpoint", "load_model",
-           "read_train_config", "save_checkpoint", "upgrade_config"]
+__all__ = ["LEGACY_VALUES", "RETIRED_FIELDS", "RETIRED_VALUES", "CheckpointError", "atomic_torch_save",
+           "load_checkpoint", "load_model", "read_train_config", "save_checkpoint", "upgrade_config"]
 
 FORMAT = "staner-lab/1"
 

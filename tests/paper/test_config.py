@@ -171,3 +171,19 @@ def test_each_preprocessing_field_is_checked(field, value, words):
 
     with pytest.raises(ValueError, match=re.escape(words)):
         PreprocessConfig(**{field: value})
+
+
+@pytest.mark.parametrize("name, kwargs, words", [
+    ("SGAERConfig", {"end_norm": "pooled"},
+     "SGAERConfig.end_norm (--set sgaer.end_norm) must be one of ('none', 'conv'), got 'pooled'"),
+    ("CLSTMConfig", {"input_norm": "fixed"},
+     "CLSTMConfig.input_norm (--set tler.clstm.input_norm) must be one of ('none', 'frame'), got 'fixed'"),
+    ("TrainConfig", {"class_balance": "oversample"},
+     "TrainConfig.class_balance (--set train.class_balance) must be one of ('none', 'sampler', 'loss')"),
+])
+def test_a_value_outside_a_fields_choices_is_refused_in_python_too(name, kwargs, words):
+    """Built in Python (not through JSON or --set), a retired or mistyped value is refused, not run as another."""
+    from staner_lab import config
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        getattr(config, name)(**kwargs)
