@@ -59,7 +59,8 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
     h = p.add_argument_group(
         "harder data (all off by default; see staner_lab/data/synthetic/realism.py)",
         "--realism sets --pose, --lighting, --blur, --jpeg and --onset at once (1 = comparable to CK+ / "
-        "Oulu-CASIA); a factor given explicitly overrides it. --frames-range and --identity are separate.",
+        "Oulu-CASIA); a factor given explicitly overrides it. --frames-range, --identity and --variants are "
+        "separate.",
     )
     h.add_argument(
         "--realism", type=float, default=None, metavar="K", help="the five factors below at level K in [0, 1]"
@@ -89,6 +90,14 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
         help="subjects' own face shapes and ways of expressing, level K in [0, 1] (1: CK+-like; "
         "expressiveness, dropped and co-occurring AUs, resting expression); not set by --realism",
     )
+    h.add_argument(
+        "--variants",
+        type=float,
+        default=None,
+        metavar="K",
+        help="probability K in [0, 1] that a sequence shows another AU combination CK+'s criteria admit "
+        "for its emotion (e.g. disgust as AU9, AU10 or AU9+10); not set by --realism",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -96,8 +105,8 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-# identity last: the command recorded for a set made without it reads as before
-_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range", "identity")
+# identity and variants last: the command recorded for a set made without them reads as before
+_REALISM_OPTIONS = ("pose", "lighting", "blur", "jpeg", "onset", "frames_range", "identity", "variants")
 
 
 def _realism(args: argparse.Namespace) -> Realism:

@@ -59,6 +59,10 @@ class Realism:
             probability 0.3 at 0.2-0.6 times the intensity (happy AU25 and AU26 at half that,
             surprise AU25, fear AU25, disgust AU10 and AU25, anger AU10). Ranges and probabilities
             scale with the level. Not part of :meth:`at`, so sets made with ``at`` stay as they were.
+        variants: probability that a sequence shows another of the AU combinations CK+'s criteria
+            admit for its emotion instead of the prototype (0 = off, 1 = uniformly over all of them;
+            :mod:`~staner_lab.data.synthetic.variants`): e.g. disgust as AU9, AU10 or AU9+10 as well as
+            AU9+15+16, surprise with AU5 weak or absent. Not part of :meth:`at`, like ``identity``.
     """
 
     pose: float = 0.0
@@ -68,12 +72,13 @@ class Realism:
     onset: float = 0.0
     frames_range: tuple[int, int] | None = None
     identity: float = 0.0
+    variants: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("pose", "lighting", "blur", "onset", "identity"):
+        for name in ("pose", "lighting", "blur", "onset", "identity", "variants"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"Realism.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("onset", "identity"):
+        for name in ("onset", "identity", "variants"):
             if getattr(self, name) > 1:
                 raise ValueError(f"Realism.{name} must lie in [0, 1], got {getattr(self, name)}")
         if not (self.jpeg == 0 or 1 <= self.jpeg <= 95):
@@ -107,13 +112,15 @@ class Realism:
     def describe(self) -> str:
         """One line for the data set README: every factor and its level.
 
-        ``identity`` is named only when on, so the README of a set made without it reads as before.
+        ``identity`` and ``variants`` are named only when on, so the README of a set made without
+        them reads as before.
         """
         lo_hi = "off" if self.frames_range is None else f"{self.frames_range[0]}-{self.frames_range[1]}"
         identity = f", identity {self.identity:g}" if self.identity > 0 else ""
+        variants = f", variants {self.variants:g}" if self.variants > 0 else ""
         return (
             f"pose {self.pose:g}, lighting {self.lighting:g}, blur {self.blur:g} px, "
-            f"jpeg {self.jpeg or 'off'}, onset {self.onset:g}, frames per sequence {lo_hi}{identity}"
+            f"jpeg {self.jpeg or 'off'}, onset {self.onset:g}, frames per sequence {lo_hi}{identity}{variants}"
         )
 
 

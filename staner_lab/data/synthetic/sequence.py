@@ -36,6 +36,7 @@ from staner_lab.data.synthetic.realism import Realism, blur, compress, draw_fact
 from staner_lab.data.synthetic.render import draw_face
 from staner_lab.data.synthetic.streams import TAG_IDENTITY, TAG_SEQUENCE, TAG_SUBJECT_SCENE, stream
 from staner_lab.data.synthetic.style import draw_style, express, reshape
+from staner_lab.data.synthetic.variants import draw_variant
 
 __all__ = ["SyntheticSequence", "generate_dataset", "render_sequence"]
 
@@ -166,11 +167,17 @@ def render_sequence(
     side = 1 if seq_rng.random() < 0.5 else -1
     aus = {au: float(intensity * w * j) for (au, w), j in zip(EMOTION_AUS[emotion].items(), jitter)}
     noise_rng = np.random.default_rng(seq_rng.integers(2**63))
+    proto = EMOTION_AUS[emotion]
+    variant = None  # from a stream of its own, like identity: the draws above stay as they were
+    if realism.variants > 0:
+        variant = draw_variant(emotion, realism.variants, intensity, subject_seed, sequence_seed)
+    if variant is not None:
+        proto, aus = variant
     resting: dict[str, float] = {}
     if realism.identity > 0:  # from streams of its own: the draws above stay as they were
         style = draw_style(realism.identity, subject_seed)
         idt = reshape(idt, style)
-        aus = express(style, emotion, aus, intensity, realism.identity, subject_seed, sequence_seed)
+        aus = express(style, emotion, aus, intensity, realism.identity, subject_seed, sequence_seed, proto)
         resting = style.resting
 
     # "neutral" is the first frame's face: the subject's resting AU (if any) is already in it

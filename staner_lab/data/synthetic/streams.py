@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TAG_IDENTITY", "TAG_REALISM", "TAG_SEQUENCE", "TAG_STYLE", "TAG_SUBJECT_SCENE", "stream"]
+__all__ = ["TAG_IDENTITY", "TAG_REALISM", "TAG_SEQUENCE", "TAG_STYLE", "TAG_SUBJECT_SCENE", "TAG_VARIANT", "stream"]
 
 TAG_IDENTITY = 11  # the subject's face shape and tones (sequence.py)
 TAG_SUBJECT_SCENE = 12  # the subject's usual pose and lighting (sequence.py)
 TAG_SEQUENCE = 13  # per-sequence pose, lighting, AU jitter, side, pixel noise (sequence.py)
 TAG_REALISM = 14  # the imaging realism factors, one sub-stream each (realism.py)
 TAG_STYLE = 15  # the identity factor: subject and sequence traits (style.py)
+TAG_VARIANT = 16  # the variants factor: which AU combination a sequence shows (variants.py)
 
 
 def stream(*key: int) -> np.random.Generator:

@@ -147,8 +147,12 @@ def express(
     level: float,
     subject_seed: int,
     sequence_seed: int,
+    proto: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """One sequence's expression AUs at the peak, from the plain generator's ``aus`` (jittered prototype).
+
+    ``proto``: the combination ``aus`` was drawn from (default the emotion's prototype; the variants
+    factor passes its own, :mod:`~staner_lab.data.synthetic.variants`).
 
     Each AU is scaled by the subject's gain and own factor; a supporting AU (prototype weight < 1)
     is dropped with probability ``DROP_P * level`` (AUs of weight 1 define the label and always
@@ -157,7 +161,7 @@ def express(
     """
     _check(level)
     g = stream(TAG_STYLE, _SEQUENCE, subject_seed, sequence_seed)
-    proto = EMOTION_AUS[emotion]
+    proto = EMOTION_AUS[emotion] if proto is None else proto
     drop = g.random(len(proto))  # drawn for every AU, so the stream does not depend on the outcome
     out = {}
     for (au, amp), q in zip(aus.items(), drop):
@@ -167,6 +171,6 @@ def express(
     extras = CO_OCCURRING[emotion]
     present, amps = g.random(len(extras)), g.uniform(*EXTRA_AMP, size=len(extras))
     for (au, scale), q, a in zip(extras.items(), present, amps):
-        if q < EXTRA_P * level:
+        if q < EXTRA_P * level and au not in out:  # a combination's own AU keeps its amplitude
             out[au] = float(intensity * scale * a)
     return out
