@@ -23,6 +23,7 @@ from staner_lab.data.synthetic.action_units import EMOTION_AUS
 from staner_lab.data.synthetic.identity import random_identity
 from staner_lab.data.synthetic.realism import Realism, draw_factors
 from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
+from staner_lab.data.synthetic.variants import VARIANTS
 from staner_lab.data.synthetic.writer import write_ckplus
 
 
@@ -278,7 +279,8 @@ FACTORS = {
 
 def test_realism_off_is_the_plain_generator():
     plain = render_sequence("fear", 5, 3, frames=5, size=64)
-    for r in (Realism(), Realism.at(0.0, 64), Realism(frames_range=(5, 5)), Realism(identity=0.0)):
+    for r in (Realism(), Realism.at(0.0, 64), Realism(frames_range=(5, 5)), Realism(identity=0.0),
+              Realism(variants=0.0)):
         assert not r.on or r.frames_range == (5, 5)
         seq = render_sequence("fear", 5, 3, frames=5, size=64, realism=r)
         np.testing.assert_array_equal(seq.frames, plain.frames)
@@ -619,6 +621,99 @@ def test_cli_identity_is_recorded_and_rebuilds_byte_for_byte(tmp_path, capsys):
     )
     assert "onset 1, frames per sequence off, identity 0.5." in (both / "README.txt").read_text()
     for bad in (["--identity", "1.5"], ["--identity", "-1"]):
+        with pytest.raises(SystemExit, match="synth"):
+            main(["synth", "--out", str(tmp_path / "bad"), "--size", "48", *bad])
+
+
+# ------------------------------------------------------------------------------------------ variants
+
+
+def meets_ckplus_criterion(emotion: str, aus: dict[str, float]) -> bool:
+    """CK+'s emotion criteria (Lucey et al. 2010, Table 2), for the AUs the renderer draws."""
+    has = set(aus)
+    if emotion == "anger":
+        return "AU23" in has  # AU23 and AU24; the renderer has no AU24
+    if emotion == "disgust":
+        return bool(has & {"AU9", "AU10"})
+    if emotion == "fear":
+        return {"AU1", "AU2", "AU4"} <= has
+    if emotion == "happy":
+        return "AU12" in has
+    if emotion == "sadness":
+        return {"AU1", "AU4", "AU15"} <= has or {"AU6", "AU15"} <= has
+    if emotion == "surprise":
+        return ({"AU1", "AU2"} <= has or "AU5" in has) and aus.get("AU5", 0.0) <= 0.4  # AU5 at most B
+    return "AU14" in has  # contempt
+
+
+@pytest.mark.parametrize("emotion", CK_PLUS_CLASSES)
+def test_every_variant_meets_ckplus_criterion_and_its_defining_aus_cannot_be_dropped(emotion):
+    prototype, *others = VARIANTS[emotion]
+    assert prototype == EMOTION_AUS[emotion]
+    assert len({tuple(sorted(v.items())) for v in VARIANTS[emotion]}) == len(VARIANTS[emotion])  # no repeats
+    for combo in others:
+        assert meets_ckplus_criterion(emotion, combo), combo
+        # the identity factor drops only AUs of weight < 1: what is left still meets the criterion
+        assert meets_ckplus_criterion(emotion, {au: w for au, w in combo.items() if w == 1.0}), combo
+
+
+def test_variants_change_the_expression_only_and_are_drawn_per_sequence():
+    r = Realism(variants=1.0)
+    seen = {emotion: set() for emotion in CK_PLUS_CLASSES}
+    for emotion in CK_PLUS_CLASSES:
+        for sequence_seed in range(1, 13):
+            plain = render_sequence(emotion, 3, sequence_seed, frames=3, size=48)
+            a = render_sequence(emotion, 3, sequence_seed, frames=3, size=48, realism=r)
+            b = render_sequence(emotion, 3, sequence_seed, frames=3, size=48, realism=r)
+            np.testing.assert_array_equal(a.frames, b.frames)  # same seeds, same bytes
+            # a stream of its own: the neutral first frame (face, pose, lighting, noise) is the plain one
+            np.testing.assert_array_equal(a.frames[0], plain.frames[0])
+            np.testing.assert_array_equal(a.landmarks[0], plain.landmarks[0])
+            # one of the list, jittered like the prototype: each AU at 0.85-1.0 of its weight (surprise's
+            # prototype and its weak-AU5 entry have the same AUs, so the amplitudes tell them apart)
+            combo = next(v for v in VARIANTS[emotion] if set(v) == set(a.aus)
+                         and all(0.85 * v[au] - 1e-9 <= amp <= v[au] + 1e-9 for au, amp in a.aus.items()))
+            assert set(a.au_masks) == set(a.aus)
+            if combo is VARIANTS[emotion][0]:
+                assert a.aus == plain.aus
+                np.testing.assert_array_equal(a.frames, plain.frames)
+            seen[emotion].add(next(k for k, v in enumerate(VARIANTS[emotion]) if v is combo))
+    for emotion in CK_PLUS_CLASSES:  # 12 sequences reach most of each list (4 or 5 entries at most)
+        assert len(seen[emotion]) >= min(len(VARIANTS[emotion]), 3), (emotion, seen[emotion])
+
+
+def test_variants_level_is_the_probability_of_leaving_the_prototype():
+    r = Realism(variants=0.5)
+    n = other = 0
+    for subject_seed, sequence_seed in itertools.product(range(40), range(1, 6)):
+        a = render_sequence("disgust", subject_seed, sequence_seed, frames=2, size=48, realism=r)
+        n += 1
+        other += set(a.aus) != set(EMOTION_AUS["disgust"])
+    assert abs(other / n - 0.5 * 4 / 5) < 0.1  # level x the share of non-prototype entries (4 of 5)
+
+
+def test_variants_with_identity_keep_the_combination_and_the_subjects_style():
+    r = Realism(identity=1.0, variants=1.0)
+    for sequence_seed in range(1, 30):
+        seq = render_sequence("disgust", 5, sequence_seed, frames=2, size=48, realism=r)
+        combos = [v for v in VARIANTS["disgust"] if {au for au, w in v.items() if w == 1.0} <= set(seq.aus)]
+        assert combos, seq.aus
+        assert set(seq.aus) <= set().union(*combos) | set(S.CO_OCCURRING["disgust"])
+        assert meets_ckplus_criterion("disgust", seq.aus)
+
+
+def test_cli_variants_is_recorded_and_rebuilds_byte_for_byte(tmp_path, capsys):
+    out = tmp_path / "variants"
+    argv = ["synth", "--out", str(out), "--subjects", "1", "--seed", "2", "--frames", "2", "--size", "48"]
+    assert main([*argv, "--identity", "1", "--variants", "1"]) == 0
+    assert "identity 1, variants 1" in capsys.readouterr().out
+    readme = (out / "README.txt").read_text()
+    assert "--frames 2 --size 48 --identity 1.0 --variants 1.0" in readme
+    first = tree_hash(out)
+    recorded = readme.split("Regenerate (byte-identical):\n")[1].split()
+    assert main([*recorded[1:], "--overwrite"]) == 0
+    assert tree_hash(out) == first
+    for bad in (["--variants", "1.5"], ["--variants", "-1"]):
         with pytest.raises(SystemExit, match="synth"):
             main(["synth", "--out", str(tmp_path / "bad"), "--size", "48", *bad])
 

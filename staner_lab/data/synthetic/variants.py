@@ -58,8 +58,8 @@ VARIANTS: dict[str, tuple[dict[str, float], ...]] = {
     "surprise": (
         EMOTION_AUS["surprise"],  # 1+2+5+26
         {"AU1": 1.0, "AU2": 1.0, "AU5": 0.4, "AU26": 1.0},  # 1+2+5B+26: AU5 no stronger than B
-        {"AU1": 1.0, "AU2": 1.0, "AU26": 1.0},  # 1+2+26
-        {"AU5": 0.4, "AU26": 1.0},  # 5B+26
+        {"AU1": 1.0, "AU2": 1.0, "AU26": 1.0},  # 1+2+26 (EMFACS's 5B+26 is left out: a weak AU5 would
+        # need weight < 1, and the identity factor could drop it, leaving a jaw drop alone)
     ),
 }
 
