@@ -115,6 +115,14 @@ def server(tmp_path):
     assert "Inotify" not in text and "Watchdog" not in text, text[-2000:]  # no file watcher
 
 
+def shipped_alpha() -> float:
+    """α (Eq. 14) of the shipped checkpoint, where the Decision tab's slider starts."""
+    from staner_lab.data.shipped import shipped_checkpoint
+    from staner_lab.training.checkpoint import load_model
+
+    return load_model(shipped_checkpoint()).config.alpha
+
+
 def plotly_chart(page, title: str):
     """The Plotly chart whose title contains ``title``."""
     return page.locator(".stPlotlyChart").filter(has=page.locator(".gtitle", has_text=title))
@@ -155,23 +163,24 @@ def test_alpha_slider_in_chromium(server, tmp_path):
         explained = re.search(r"P_G\((.+)\)", attribution.locator(".gtitle").text_content()).group(1)
 
         page.get_by_role("tab", name="Decision").click()
-        heading = page.locator("h3", has_text=re.compile(r"^Fused decision: α = 0\.50 → "))
+        start = f"{shipped_alpha():.2f}"  # the slider starts at the model's own α
+        heading = page.locator("h3", has_text=re.compile(rf"^Fused decision: α = {re.escape(start)} → "))
         expect(heading).to_be_visible(timeout=60_000)
-        expect(page.locator(".legendtext", has_text="P: fused at α = 0.50")).to_have_count(1, timeout=30_000)
+        expect(page.locator(".legendtext", has_text=f"P: fused at α = {start}")).to_have_count(1, timeout=30_000)
         first = heading.inner_text()
-        decided = re.fullmatch(r"Fused decision: α = 0\.50 → (.+) \(P = (\d\.\d\d)\)", first)
+        decided = re.fullmatch(rf"Fused decision: α = {re.escape(start)} → (.+) \(P = (\d\.\d\d)\)", first)
         assert decided is not None, first
         assert explained == decided.group(1)  # the attribution explains the class decided at the model's α
         bars = plotly_chart(page, "The two branches' votes and the fused P")
         fused_before = bars.locator(".barlayer .trace.bars").nth(2).locator("text.bartext").all_text_contents()
         assert decided.group(2) in fused_before  # the decided class's fused bar carries the P of the heading
-        page.screenshot(path=str(tmp_path / "decision_alpha_0.50.png"))
+        page.screenshot(path=str(tmp_path / f"decision_alpha_{start}.png"))
 
         thumb = page.get_by_role("slider", name=re.compile("^α, the weight of SGAER"))
         thumb.focus()
         rows, decisions = [], {}
-        for step in range(1, 9):  # 0.55 ... 0.90, one key press each
-            alpha = f"{0.5 + 0.05 * step:.2f}"
+        for step in range(1, 9):  # eight steps of 0.05 up from the model's α, one key press each
+            alpha = f"{float(start) + 0.05 * step:.2f}"
             page.evaluate(WATCH, [f"Fused decision: α = {alpha}", f"P: fused at α = {alpha}"])
             thumb.press("ArrowRight")
             page.wait_for_function("() => window.__text !== null && window.__bars !== null", timeout=30_000,
@@ -181,22 +190,23 @@ def test_alpha_slider_in_chromium(server, tmp_path):
             server_ms = re.search(r"in (\d+) ms on the server", page.get_by_text("on the server").inner_text())
             rows[-1]["server"] = float(server_ms.group(1))
             page.wait_for_timeout(300)
-        assert thumb.get_attribute("aria-valuetext") == "0.90"
-        assert decisions["0.90"].startswith("Fused decision: α = 0.90 → ") and decisions["0.90"] != first
+        end = alpha
+        assert thumb.get_attribute("aria-valuetext") == end
+        assert decisions[end].startswith(f"Fused decision: α = {end} → ") and decisions[end] != first
         # The bars were redrawn with the new α: three series (P_G, P_L, P) of one bar per class, the
         # fused one named after α, with new values, the decision in the title, and its P on its bar.
         expect(bars.locator(".legendtext")).to_have_text(
-            ["P_G: SGAER (peak face)", "P_L: TLER (regions over time)", "P: fused at α = 0.90"])
+            ["P_G: SGAER (peak face)", "P_L: TLER (regions over time)", f"P: fused at α = {end}"])
         series = bars.locator(".barlayer .trace.bars")
         expect(series).to_have_count(3)
         for k in range(3):
             expect(series.nth(k).locator(".point")).to_have_count(7)  # the classroom model's 7 classes
-        now = re.fullmatch(r"Fused decision: α = 0\.90 → (.+) \(P = (\d\.\d\d)\)", decisions["0.90"])
-        assert now is not None, decisions["0.90"]
+        now = re.fullmatch(rf"Fused decision: α = {re.escape(end)} → (.+) \(P = (\d\.\d\d)\)", decisions[end])
+        assert now is not None, decisions[end]
         expect(bars.locator(".gtitle")).to_have_text(re.compile(f"O = {re.escape(now.group(1))}$"))
         fused_after = series.nth(2).locator("text.bartext").all_text_contents()
         assert now.group(2) in fused_after and fused_after != fused_before
-        page.screenshot(path=str(tmp_path / "decision_alpha_0.90.png"))
+        page.screenshot(path=str(tmp_path / f"decision_alpha_{end}.png"))
 
     print(f"first render, fresh server ({load_before}): tabs {cold['tabs_s']:.1f} s, first figure "
           f"{cold['figure_s']:.1f} s; second browser tab: tabs {warm['tabs_s']:.1f} s, first figure "
