@@ -24,6 +24,8 @@ Modules (lowest first):
   sequence length), all off by default; :class:`Realism`, ``Realism.at(level, size)``.
 - ``style``: the optional ``Realism.identity`` factor: subjects' own face shapes and ways of
   expressing (gain, own AU factors, dropped and co-occurring AUs, a resting expression).
+- ``variants``: the optional ``Realism.variants`` factor: each emotion's other AU combinations that
+  CK+'s coding criteria admit (:data:`~staner_lab.data.synthetic.variants.VARIANTS`).
 - ``sequence``: :class:`SyntheticSequence`, :func:`render_sequence`, :func:`generate_dataset`.
 - ``writer``: :func:`write_ckplus` (CK+ layout, byte-stable PNG / npz / text files).
 """

@@ -15,7 +15,9 @@ Each active AU also gets a region mask for the peak frame. Everything is determi
 
 With ``Realism.identity`` on (:mod:`~staner_lab.data.synthetic.style`), subjects differ in face shape
 and in how they express (gain, own AU factors, dropped and co-occurring AUs), and a subject's resting
-AU may sit in every frame, the first included; the expression rises on top of it.
+AU may sit in every frame, the first included; the expression rises on top of it. With
+``Realism.variants`` on (:mod:`~staner_lab.data.synthetic.variants`), a sequence may show another AU
+combination that CK+'s criteria admit for its emotion instead of the prototype.
 """
 
 from __future__ import annotations
@@ -168,11 +170,8 @@ def render_sequence(
     aus = {au: float(intensity * w * j) for (au, w), j in zip(EMOTION_AUS[emotion].items(), jitter)}
     noise_rng = np.random.default_rng(seq_rng.integers(2**63))
     proto = EMOTION_AUS[emotion]
-    variant = None  # from a stream of its own, like identity: the draws above stay as they were
-    if realism.variants > 0:
-        variant = draw_variant(emotion, realism.variants, intensity, subject_seed, sequence_seed)
-    if variant is not None:
-        proto, aus = variant
+    if realism.variants > 0:  # from a stream of its own, like identity: the draws above stay as they were
+        proto, aus = draw_variant(emotion, realism.variants, intensity, subject_seed, sequence_seed) or (proto, aus)
     resting: dict[str, float] = {}
     if realism.identity > 0:  # from streams of its own: the draws above stay as they were
         style = draw_style(realism.identity, subject_seed)
