@@ -282,8 +282,9 @@ class SGAERConfig(_JsonMixin):
     # Normalisation in the end convolution: "conv" = batch norm after each of its convs, "none" = none
     # ("pooled", one on the pooled F_G, measured worse on real faces and was retired: docs/training.md).
     # "conv" trains SGAER faster and leaves P_G less over-confident, so the fused P is more accurate;
-    # "none" gives an attention map M that points at the action units more often (the shipped checkpoint uses it). docs/model.md, "SGAER leaving the
-    # uniform prediction" and "Making attention localise".
+    # "none" gives an attention map M that points at the action units more often (the shipped
+    # checkpoint uses it). docs/model.md, "SGAER leaving the uniform prediction" and "Making attention
+    # localise".
     end_norm: Literal["none", "conv"] = "conv"
     dropout: float = 0.5
 

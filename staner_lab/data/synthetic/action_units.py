@@ -13,7 +13,7 @@ import numpy as np
 
 from staner_lab.data.synthetic.landmarks import BROW_R, MIRROR
 
-__all__ = ["AU_NAMES", "EMOTION_AUS", "au_shift", "ease"]
+__all__ = ["AU_JITTER", "AU_NAMES", "EMOTION_AUS", "amplitudes", "au_shift", "ease"]
 
 #: Emotion prototypes: active AUs and their peak amplitudes (at ``intensity=1``).
 #: Contempt's AU14 is drawn on one side of the mouth only (which side is chosen per sequence).
@@ -26,6 +26,16 @@ EMOTION_AUS: dict[str, dict[str, float]] = {
     "sadness": {"AU1": 1.0, "AU4": 0.8, "AU15": 1.0},
     "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU26": 1.0},
 }
+
+#: A sequence's peak amplitude of each AU lies in this fraction of its weight (times the intensity).
+AU_JITTER: tuple[float, float] = (0.85, 1.0)
+
+
+def amplitudes(combination: dict[str, float], intensity: float, jitter: Sequence[float]) -> dict[str, float]:
+    """Peak amplitudes of a combination's AUs: weight x intensity x jitter (one draw in
+    :data:`AU_JITTER` per AU, in the combination's order; extra draws are ignored)."""
+    return {au: float(intensity * w * j) for (au, w), j in zip(combination.items(), jitter)}
+
 
 #: Short FACS names of the AUs the renderer knows.
 AU_NAMES: dict[str, str] = {

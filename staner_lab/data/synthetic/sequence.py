@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from staner_lab.config import CK_PLUS_CLASSES
-from staner_lab.data.synthetic.action_units import EMOTION_AUS, au_shift, ease
+from staner_lab.data.synthetic.action_units import AU_JITTER, EMOTION_AUS, amplitudes, au_shift, ease
 from staner_lab.data.synthetic.identity import Pose, random_identity, random_lighting, random_pose
 from staner_lab.data.synthetic.landmarks import neutral_landmarks
 from staner_lab.data.synthetic.masks import au_mask
@@ -165,9 +165,9 @@ def render_sequence(
         stream(TAG_SEQUENCE, subject_seed, sequence_seed),
     )
     pose, lit = random_pose(scene_rng, seq_rng), random_lighting(scene_rng, seq_rng, noise)
-    jitter = seq_rng.uniform(0.85, 1.0, size=len(EMOTION_AUS[emotion]))
+    jitter = seq_rng.uniform(*AU_JITTER, size=len(EMOTION_AUS[emotion]))
     side = 1 if seq_rng.random() < 0.5 else -1
-    aus = {au: float(intensity * w * j) for (au, w), j in zip(EMOTION_AUS[emotion].items(), jitter)}
+    aus = amplitudes(EMOTION_AUS[emotion], intensity, jitter)
     noise_rng = np.random.default_rng(seq_rng.integers(2**63))
     proto = EMOTION_AUS[emotion]
     if realism.variants > 0:  # from a stream of its own, like identity: the draws above stay as they were

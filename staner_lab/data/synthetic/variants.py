@@ -12,14 +12,14 @@ identity factor never drops it. They come from those tables, not from any model'
 At level ``K`` (``Realism.variants``) a sequence takes, with probability ``K``, one combination drawn
 uniformly from its emotion's list (the prototype is one of them), from a stream of its own keyed by
 the subject and sequence seeds, so every other draw of the generator stays as it was. Amplitudes are
-jittered per AU as the plain generator jitters the prototype (x 0.85-1.0 times the intensity). With
+jittered per AU as the plain generator jitters the prototype (``action_units.amplitudes``). With
 ``identity`` on, the subject's style then acts on the chosen combination as on the prototype: AUs
 of weight 1 define it and always stay, the others may be dropped.
 """
 
 from __future__ import annotations
 
-from staner_lab.data.synthetic.action_units import EMOTION_AUS
+from staner_lab.data.synthetic.action_units import AU_JITTER, EMOTION_AUS, amplitudes
 from staner_lab.data.synthetic.streams import TAG_VARIANT, stream
 
 __all__ = ["VARIANTS", "draw_variant"]
@@ -74,8 +74,7 @@ def draw_variant(
     options = VARIANTS[emotion]
     g = stream(TAG_VARIANT, subject_seed, sequence_seed)
     use, which = g.random(), int(g.integers(len(options)))
-    jitter = g.uniform(0.85, 1.0, size=max(len(o) for o in options))  # drawn whatever is chosen
+    jitter = g.uniform(*AU_JITTER, size=max(len(o) for o in options))  # drawn whatever is chosen
     if use >= level or which == 0:
         return None
-    combo = options[which]
-    return combo, {au: float(intensity * w * j) for (au, w), j in zip(combo.items(), jitter)}
+    return options[which], amplitudes(options[which], intensity, jitter)
