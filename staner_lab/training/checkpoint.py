@@ -33,7 +33,7 @@ FORMAT = "staner-lab/1"
 
 #: Config fields added after the first checkpoints were written, by dotted path of their config
 #: section (``train`` is the TrainConfig of a resumable last.pt), with the value those checkpoints
-#: were trained with: the round-1 region CNN (no input normalisation, batch norm, He init or forget
+#: were trained with: the first region CNN (no input normalisation, batch norm, He init or forget
 #: bias, no difference channel), attention without batch norm, no end batch norm, short sequences
 #: stretched, no head-motion stabilisation, no gradient clipping.
 LEGACY_VALUES: dict[str, dict[str, Any]] = {

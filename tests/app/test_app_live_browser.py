@@ -37,7 +37,7 @@ from staner_lab.live.recognizer import StreamingRecognizer
 from staner_lab.training.checkpoint import load_model
 
 W, H, FPS = 640, 480, 30
-# Subject 5, a face the shipped model recognises with confidence (round-4 checkpoint, without video
+# Subject 5, a face the shipped model recognises with confidence (an earlier checkpoint, without video
 # coding: sadness P = 0.94; its other expressions sit at P = 0.38-0.79, where VP8 noise could flip one).
 EXPRESSION = "sadness"
 # Frames: no face, neutral, neutral -> apex, the apex held; 10.7 s, then the fake camera loops the file.

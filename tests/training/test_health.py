@@ -140,7 +140,7 @@ def test_health_report_leaves_mode_and_gradients_as_it_found_them():
 
 
 def test_a_checkpoint_written_before_the_new_fields_loads_with_its_legacy_region_cnn(tmp_path, shipped_samples):
-    # round-1 checkpoints (such as the first shipped classroom.pt) have no input_norm, batch_norm,
+    # the first checkpoints (such as the first shipped classroom.pt) have no input_norm, batch_norm,
     # he_init, forget_bias or short_sequences in their config: they must load as they were trained
     samples = shipped_samples
     base = preset("classroom")

@@ -313,7 +313,7 @@ def test_difference_input_is_the_default_and_the_option_turns_it_off(tiny, tmp_p
     model = load_model(tmp_path / "run" / "model.pt")
     assert not any(model.tler.clstm[r].config.difference_input for r in REGIONS)
     assert all(model.tler.clstm[r].cnn.layers[0].in_channels == 1 for r in REGIONS)
-    assert load_model(shipped_checkpoint()).config.tler.clstm.difference_input  # retrained with it in round 8
+    assert load_model(shipped_checkpoint()).config.tler.clstm.difference_input  # trained with it
 
 
 @pytest.mark.slow
