@@ -447,10 +447,6 @@ class TrainConfig(_JsonMixin):
     # Clip the gradient norm of all parameters to this (None: no clipping). An LSTM's gradient can
     # spike on an unlucky batch; 5.0 is far above the typical norm (see RUN/health.csv).
     grad_clip: float | None = 5.0
-    # "global": one norm over all parameters; "per_branch": SGAER's and TLER's gradients are clipped
-    # each on its own. Eq. 15 is a sum of two independent losses, and with one global norm a spike
-    # in one branch shrinks the other branch's step too (docs/model.md, "Fusion weight").
-    clip: Literal["global", "per_branch"] = "global"
     # Model selection: hold out this fraction of the *training* subjects and keep the epoch with the
     # best accuracy on them (0 = keep the last epoch, as the paper). Never the test fold.
     select_fraction: float = 0.0

@@ -77,15 +77,6 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tenso
     return peak, regions, batch["label"].to(device, non_blocking=True)
 
 
-def _clip(model: STANER, max_norm: float, how: str) -> None:
-    if how == "per_branch":
-        for branch in (model.sgaer, model.tler):
-            if branch is not None:
-                torch.nn.utils.clip_grad_norm_(branch.parameters(), max_norm)
-    else:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-
-
 def _smoothed(labels: torch.Tensor, num_classes: int, eps: float) -> torch.Tensor:
     """Class indices as they are (eps 0), or as smoothed target distributions (B, K)."""
     if not eps:
@@ -97,11 +88,11 @@ def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, dev
                     amp: bool = True, scaler: torch.amp.GradScaler | None = None,
                     progress: tqdm | None = None, grad_clip: float | None = None,
                     class_weights: torch.Tensor | None = None,
-                    clip: str = "global", label_smoothing: float = 0.0) -> tuple[float, float]:
+                    label_smoothing: float = 0.0) -> tuple[float, float]:
     """One pass over ``loader`` with the joint loss (Eq. 15). Returns (mean loss, accuracy).
 
-    ``grad_clip``: clip the gradient norm to this before each step (None: no clipping), over all
-    parameters (``clip="global"``) or over each branch's own (``clip="per_branch"``).
+    ``grad_clip``: clip the gradient norm over all parameters to this before each step (None: no
+    clipping).
     ``class_weights``: (K,) per-class loss weights (None: the paper's unweighted loss).
     ``label_smoothing``: train each branch towards (1 - ε) on the true class and ε / K on every class
     (Szegedy et al. 2016) instead of the one-hot y of Eq. 4 / 13 (0: the paper's).
@@ -118,13 +109,13 @@ def train_one_epoch(model: STANER, loader, optimizer: torch.optim.Optimizer, dev
             scaler.scale(loss).backward()
             if grad_clip is not None:
                 scaler.unscale_(optimizer)
-                _clip(model, grad_clip, clip)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
         else:
             loss.backward()
             if grad_clip is not None:
-                _clip(model, grad_clip, clip)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
         n = labels.shape[0]
         total_loss += loss.item() * n
@@ -314,7 +305,7 @@ def _epoch(model: STANER, train_set: StanerDataset, val_set: StanerDataset | Non
     train_set.set_epoch(epoch)
     loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
     train_loss, train_acc = train_one_epoch(model, loader, optimizer, device, amp, scaler, bar, cfg.grad_clip,
-                                            weights, cfg.clip, cfg.label_smoothing)
+                                            weights, cfg.label_smoothing)
     row = {"epoch": epoch, "lr": lr_at(epoch, cfg), "train_loss": train_loss, "train_acc": train_acc,
            "val_loss": float("nan"), "val_acc": float("nan")}
     if val_set is not None and len(val_set):

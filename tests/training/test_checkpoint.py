@@ -175,6 +175,20 @@ def test_a_run_written_with_the_retired_optimizer_field_resumes_and_sgd_is_refus
         read_train_config(json.dumps(old))
 
 
+def test_a_run_written_with_the_retired_clip_field_resumes_and_per_branch_is_refused():
+    import json
+
+    from staner_lab.config import TrainConfig
+    from staner_lab.training.checkpoint import read_train_config
+
+    old = json.loads(TrainConfig().to_json())
+    old["clip"] = "global"  # written before TrainConfig.clip was retired
+    assert read_train_config(json.dumps(old)) == TrainConfig()
+    old["clip"] = "per_branch"
+    with pytest.raises(ValueError, match="train.clip is no longer an option"):
+        read_train_config(json.dumps(old))
+
+
 def test_a_checkpoint_with_a_retired_value_is_refused_with_the_reason(tmp_path):
     import json
 
