@@ -115,8 +115,7 @@ def main() -> None:
     settings = parse_settings(args.set)
     base = with_settings(preset("classroom"), settings["model"])
     train = with_settings(train_preset("classroom"), settings["train"], prefix="train.", where="train")
-    drop = max(1, (2 * args.epochs) // 3)
-    train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop, seed=args.seed)
+    train = dataclasses.replace(train.with_epochs(args.epochs), seed=args.seed)
 
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
                                            progress=False)

@@ -73,8 +73,7 @@ def main() -> None:
     base = with_settings(dataclasses.replace(base, tler=dataclasses.replace(base.tler, clstm=clstm)), settings["model"])
     train = with_settings(train, settings["train"], prefix="train.", where="train")
     prep = with_settings(PreprocessConfig(), settings["prep"], prefix="prep.", where="prep")
-    drop = max(1, (2 * args.epochs) // 3)
-    train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=drop)
+    train = train.with_epochs(args.epochs)
 
     samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache,
                                            progress=False)

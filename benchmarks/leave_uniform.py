@@ -62,7 +62,7 @@ def main() -> None:
     settings = parse_settings(args.set)
     base = with_settings(preset("classroom"), settings["model"])
     train = with_settings(train_preset("classroom"), settings["train"], prefix="train.", where="train")
-    train = dataclasses.replace(train, epochs=args.epochs, lr_drop_epoch=max(1, (2 * args.epochs) // 3))
+    train = train.with_epochs(args.epochs)
     samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), progress=False)
     cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
     uniform = math.log(len(class_names))

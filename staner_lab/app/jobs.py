@@ -83,9 +83,7 @@ def train_classroom(samples: Sequence[Sample], class_names: Sequence[str], run_d
 
     run_dir = Path(run_dir)
     config = preset("classroom", tuple(class_names))
-    base = train_preset("classroom")
-    cfg = dataclasses.replace(base, epochs=int(epochs), seed=seed, lr_drop_epoch=max(1, (2 * int(epochs)) // 3)
-                              if epochs <= base.lr_drop_epoch else base.lr_drop_epoch)
+    cfg = dataclasses.replace(train_preset("classroom").with_epochs(int(epochs)), seed=seed)
     train_idx, val_idx = holdout_split(samples, val_fraction, seed)
     train_set = StanerDataset([samples[i] for i in train_idx], flip=cfg.flip, seed=seed)
     val_samples = [samples[i] for i in val_idx]

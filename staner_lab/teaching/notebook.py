@@ -111,12 +111,10 @@ def epoch_printer(epochs: int, every: int = 1) -> Callable[[dict[str, float]], N
 def short_schedule(epochs: int, base=None):
     """A training config for a short run: ``base`` (default: the classroom preset) with ``epochs`` epochs
     and, when the run is shorter than the paper's drop at epoch 100, the learning-rate drop at 2/3 of it
-    (the same rule as ``staner-lab train --epochs``)."""
+    (``TrainConfig.with_epochs``, as ``staner-lab train --epochs``)."""
     from staner_lab.config import train_preset
 
-    base = base or train_preset("classroom")
-    drop = base.lr_drop_epoch if epochs > base.lr_drop_epoch else max(1, (2 * int(epochs)) // 3)
-    return dataclasses.replace(base, epochs=int(epochs), lr_drop_epoch=drop)
+    return (base or train_preset("classroom")).with_epochs(int(epochs))
 
 
 # --- data ------------------------------------------------------------------------------------------

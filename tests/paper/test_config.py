@@ -23,6 +23,15 @@ def test_paper_defaults_of_training():
     assert preset("paper").alpha == 0.5
 
 
+def test_a_shorter_run_drops_the_learning_rate_at_two_thirds_of_it():
+    paper = TrainConfig()  # 150 epochs, drop at 100
+    assert paper.with_epochs(150) == paper
+    assert paper.with_epochs(120).lr_drop_epoch == 100  # the run goes past the drop: it stays
+    assert (paper.with_epochs(40).epochs, paper.with_epochs(40).lr_drop_epoch) == (40, 26)
+    assert paper.with_epochs(100).lr_drop_epoch == 66 and paper.with_epochs(1).lr_drop_epoch == 1
+    assert TrainConfig(lr_drop_epoch=30).with_epochs(40).lr_drop_epoch == 30  # a drop set by hand stays
+
+
 def test_bad_configs_name_the_field():
     with pytest.raises(ValueError, match="unknown field"):
         StanerConfig.from_dict({"colour": 1})
