@@ -161,31 +161,18 @@ def test_a_retired_field_loads_when_it_holds_the_value_still_built_and_is_refuse
         load_checkpoint(tmp_path / "rgb.pt")
 
 
-def test_a_run_written_with_the_retired_optimizer_field_resumes_and_sgd_is_refused():
+@pytest.mark.parametrize("field, kept, refused", [("optimizer", "adam", "sgd"), ("clip", "global", "per_branch")])
+def test_a_run_written_with_a_retired_training_field_resumes_and_another_value_is_refused(field, kept, refused):
     import json
 
     from staner_lab.config import TrainConfig
     from staner_lab.training.checkpoint import read_train_config
 
     old = json.loads(TrainConfig().to_json())
-    old["optimizer"] = "adam"  # written before TrainConfig.optimizer was retired
+    old[field] = kept  # written before TrainConfig.<field> was retired
     assert read_train_config(json.dumps(old)) == TrainConfig()
-    old["optimizer"] = "sgd"
-    with pytest.raises(ValueError, match="train.optimizer is no longer an option"):
-        read_train_config(json.dumps(old))
-
-
-def test_a_run_written_with_the_retired_clip_field_resumes_and_per_branch_is_refused():
-    import json
-
-    from staner_lab.config import TrainConfig
-    from staner_lab.training.checkpoint import read_train_config
-
-    old = json.loads(TrainConfig().to_json())
-    old["clip"] = "global"  # written before TrainConfig.clip was retired
-    assert read_train_config(json.dumps(old)) == TrainConfig()
-    old["clip"] = "per_branch"
-    with pytest.raises(ValueError, match="train.clip is no longer an option"):
+    old[field] = refused
+    with pytest.raises(ValueError, match=f"train.{field} is no longer an option"):
         read_train_config(json.dumps(old))
 
 
