@@ -53,7 +53,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one cross-validation per seed")
     p.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds S)")
-    p.add_argument("--legacy", action="store_true", help="the first region CNN and its training (docs/model.md, 'Both branches learning')")
+    p.add_argument("--legacy", action="store_true",
+                   help="the first region CNN and its training (docs/model.md, 'Both branches learning')")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="config fields by dotted path, as staner-lab cv --set: tler.clstm.batch_norm=false "
                         "train.grad_clip=null inputs.short_sequences=hold_first prep.landmarks=given")

@@ -478,7 +478,6 @@ class TrainConfig(_JsonMixin):
     # outvote a better branch in Eq. 14 with 0.9 confidence (docs/training.md, "Real faces").
     label_smoothing: float = 0.0
 
-
     def with_epochs(self, epochs: int) -> TrainConfig:
         """This config for a run of ``epochs`` epochs. The learning-rate drop stays at its epoch when
         the run goes past it, else it moves to 2/3 of the run (the paper drops at 100 of 150)."""

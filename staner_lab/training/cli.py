@@ -79,7 +79,8 @@ def _train_config(args) -> TrainConfig:
     epochs = base.epochs if args.epochs is None else args.epochs
     lr = base.lr if args.lr is None else args.lr
     batch = base.batch_size if args.batch_size is None else args.batch_size  # 0 is refused, not the default
-    cfg = dataclasses.replace(base.with_epochs(epochs), batch_size=batch, lr=lr, lr_after=lr / 10, seed=args.seed, vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
+    cfg = dataclasses.replace(base.with_epochs(epochs), batch_size=batch, lr=lr, lr_after=lr / 10, seed=args.seed,
+                              vgg_weights=str(args.vgg_weights) if args.vgg_weights else None,
                               init=str(args.init) if args.init else None)
     return with_settings(cfg, _settings(args, "train"), prefix="train.", where="train")
 

@@ -165,11 +165,11 @@ def render_sequence(
         stream(TAG_SEQUENCE, subject_seed, sequence_seed),
     )
     pose, lit = random_pose(scene_rng, seq_rng), random_lighting(scene_rng, seq_rng, noise)
-    jitter = seq_rng.uniform(*AU_JITTER, size=len(EMOTION_AUS[emotion]))
-    side = 1 if seq_rng.random() < 0.5 else -1
-    aus = amplitudes(EMOTION_AUS[emotion], intensity, jitter)
-    noise_rng = np.random.default_rng(seq_rng.integers(2**63))
     proto = EMOTION_AUS[emotion]
+    jitter = seq_rng.uniform(*AU_JITTER, size=len(proto))
+    side = 1 if seq_rng.random() < 0.5 else -1
+    aus = amplitudes(proto, intensity, jitter)
+    noise_rng = np.random.default_rng(seq_rng.integers(2**63))
     if realism.variants > 0:  # from a stream of its own, like identity: the draws above stay as they were
         proto, aus = draw_variant(emotion, realism.variants, intensity, subject_seed, sequence_seed) or (proto, aus)
     resting: dict[str, float] = {}
