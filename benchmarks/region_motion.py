@@ -2,8 +2,8 @@
 
 For a checkpoint and a data folder, prints TLER's accuracy, per-class recall and how often it names
 each class: as it is, with one region stilled (its sequence replaced by frame 0 repeated, the
-"neutral" baseline of ``staner_lab.explain.regions.region_ablation``: the region keeps its
-appearance and never moves), and with only one region left moving.
+"neutral" baseline of region ablation: the region keeps its appearance and never moves), and with
+only one region left moving (``staner_lab.explain.region_motion``).
 
     python benchmarks/region_motion.py --checkpoint data_samples/classroom.pt --data ../shared/data/ckplus48n-dev
 
@@ -14,23 +14,14 @@ moves as another class moves where the model was trained).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from staner_lab.config import REGIONS, PreprocessConfig
-from staner_lab.data.dataset import StanerDataset, load_samples, make_loader
-from staner_lab.data.records import Sample
+from staner_lab.config import PreprocessConfig
+from staner_lab.data.dataset import load_samples
+from staner_lab.explain.regions import region_motion
 from staner_lab.training.checkpoint import load_model
-from staner_lab.training.loop import predict
-
-
-def stilled(sample: Sample, still: set[str]) -> Sample:
-    """``sample`` with each region of ``still`` replaced by its first frame repeated."""
-    regions = {r: np.repeat(seq[:1], len(seq), axis=0) if r in still else seq for r, seq in sample.regions.items()}
-    return dataclasses.replace(sample, regions=regions)
 
 
 def main() -> None:
@@ -49,23 +40,14 @@ def main() -> None:
     if tuple(names) != tuple(model.config.class_names):
         raise SystemExit(f"{args.checkpoint} was trained on classes {list(model.config.class_names)} but "
                          f"{args.data} has {list(names)}")
-    cases = [("as recorded", set())]
-    cases += [(f"{r} stilled", {r}) for r in REGIONS]
-    cases += [(f"only {r} moving", set(REGIONS) - {r}) for r in REGIONS]
+    motion = region_motion(model, samples)
     print(f"TLER on {len(samples)} sequences of {args.data.name}; recall % per class, then how many "
           "sequences it names each class")
     print(f"{'':18s} {'acc %':>6s}  " + " ".join(f"{n[:8]:>8s}" for n in names) + "   named: "
           + " ".join(f"{n[:4]:>4s}" for n in names))
-    for title, still in cases:
-        data = StanerDataset([stilled(s, still) for s in samples])
-        pred = predict(model, make_loader(data, 32), torch.device("cpu"), amp=False)
-        y, named = pred.labels, pred.P_L.argmax(axis=1)
-        recall = [100 * float((named[y == k] == k).mean()) if (y == k).any() else float("nan")
-                  for k in range(len(names))]
-        counts = np.bincount(named, minlength=len(names))
-        print(f"{title:18s} {100 * float((named == y).mean()):6.1f}  " + " ".join(f"{r:8.1f}" for r in recall)
+    for case, acc, recall, counts in zip(motion.cases, motion.accuracy(), motion.recall(), motion.counts()):
+        print(f"{case:18s} {100 * acc:6.1f}  " + " ".join(f"{100 * r:8.1f}" for r in recall)
               + "   named: " + " ".join(f"{c:4d}" for c in counts))
-
 
 if __name__ == "__main__":
     main()

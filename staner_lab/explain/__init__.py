@@ -10,8 +10,9 @@ Five modules, one concern each:
 - :mod:`staner_lab.explain.peak`: peak-face methods (:func:`peak_attribution`): Integrated
   Gradients, Saliency, Grad-CAM on a named layer, Occlusion -> a (B, S, S) map.
 - :mod:`staner_lab.explain.regions`: TLER methods: Integrated Gradients summed per region and
-  per frame (:func:`region_attribution`, (B, 3, T)) and region ablation (:func:`region_ablation`,
-  each region's share of the drop).
+  per frame (:func:`region_attribution`, (B, 3, T)), region ablation (:func:`region_ablation`,
+  each region's share of the drop) and, over a whole data set, TLER's per-class recall with regions
+  stilled (:func:`region_motion`).
 - :mod:`staner_lab.explain.agreement`: comparison with attention and ground truth: Spearman rank
   correlation between the learned attention M and a map (:func:`attention_agreement`), the
   pointing game and the attribution mass inside the synthetic data's AU masks, after
@@ -58,10 +59,14 @@ from staner_lab.explain.peak import (
     resolve_layer,
 )
 from staner_lab.explain.regions import (
+    MOTION_CASES,
     RegionAblation,
     RegionAttribution,
+    RegionMotion,
     region_ablation,
     region_attribution,
+    region_motion,
+    still_regions,
 )
 from staner_lab.explain.wrappers import (
     BASELINES,
@@ -75,10 +80,12 @@ from staner_lab.explain.wrappers import (
 
 __all__ = [
     "BASELINES",
+    "MOTION_CASES",
     "PEAK_METHODS",
     "PeakAttribution",
     "RegionAblation",
     "RegionAttribution",
+    "RegionMotion",
     "align_mask",
     "attention_agreement",
     "attribution_context",
@@ -94,7 +101,9 @@ __all__ = [
     "pointing_game",
     "region_ablation",
     "region_attribution",
+    "region_motion",
     "resolve_layer",
+    "still_regions",
     "unflatten_regions",
     "union_mask",
     "upsampled_attention",

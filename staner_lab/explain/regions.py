@@ -2,13 +2,15 @@
 
 :func:`region_attribution` sums Integrated Gradients over each frame of the three region sequences,
 a (B, 3, T) map (:class:`RegionAttribution`); :func:`region_ablation` replaces one region at a time
-by its baseline and reports each region's share of the drop (:class:`RegionAblation`).
+by its baseline and reports each region's share of the drop (:class:`RegionAblation`);
+:func:`region_motion` does the same over a whole data set and reports how TLER's answers and
+per-class recall change (:class:`RegionMotion`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -16,6 +18,8 @@ import torch
 from torch import Tensor
 
 from staner_lab.config import REGIONS
+from staner_lab.data.dataset import batch_tensors
+from staner_lab.data.records import Sample
 from staner_lab.explain.wrappers import (
     BaselineKind,
     attribution_context,
@@ -28,7 +32,8 @@ from staner_lab.explain.wrappers import (
 )
 from staner_lab.models.staner import STANER
 
-__all__ = ["RegionAblation", "RegionAttribution", "region_ablation", "region_attribution"]
+__all__ = ["MOTION_CASES", "RegionAblation", "RegionAttribution", "RegionMotion", "region_ablation",
+           "region_attribution", "region_motion", "still_regions"]
 
 
 def _region_inputs(model: STANER, branch: str, peak: Tensor | None,
@@ -195,3 +200,78 @@ def region_ablation(
     share = torch.where(total > 0, pos / total.clamp(min=torch.finfo(torch.float64).tiny), torch.zeros_like(pos))
     return RegionAblation(p=to_numpy(p), drop=to_numpy(drop), share=to_numpy(share),
                           joint_drop=to_numpy(joint), target=to_numpy(tgt), branch=branch, baseline=baseline)
+
+
+#: The cases of :func:`region_motion`: (name, the regions stilled).
+MOTION_CASES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("as recorded", frozenset()),
+    *((f"{r} stilled", frozenset({r})) for r in REGIONS),
+    *((f"only {r} moving", frozenset(REGIONS) - {r}) for r in REGIONS),
+)
+
+
+def still_regions(sample: Sample, regions: Sequence[str] | frozenset[str]) -> Sample:
+    """``sample`` with each of ``regions`` stilled: its sequence replaced by its frame 0 repeated (the
+    "neutral" baseline of :func:`region_ablation`), so the region keeps its appearance and never moves."""
+    unknown = set(regions) - set(sample.regions)
+    if unknown:
+        raise ValueError(f"no region(s) {sorted(unknown)}; the sample has {list(sample.regions)}")
+    return replace(sample, regions={r: np.repeat(seq[:1], len(seq), axis=0) if r in regions else seq
+                                    for r, seq in sample.regions.items()})
+
+
+@dataclass(frozen=True)
+class RegionMotion:
+    """Result of :func:`region_motion`.
+
+    Attributes:
+        cases: the case names of :data:`MOTION_CASES`.
+        named: (cases, N) int, TLER's class for every sequence in every case.
+        labels: (N,) int, the true classes.
+        class_names: the model's classes.
+    """
+
+    cases: tuple[str, ...]
+    named: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+
+    def accuracy(self) -> np.ndarray:
+        """(cases,) fraction of sequences TLER names right."""
+        return (self.named == self.labels).mean(axis=1)
+
+    def recall(self) -> np.ndarray:
+        """(cases, K) per-class recall; NaN for a class with no sequence."""
+        K = len(self.class_names)
+        right = np.stack([np.bincount(self.labels[row == self.labels], minlength=K) for row in self.named])
+        total = np.bincount(self.labels, minlength=K)
+        return np.where(total > 0, right / np.maximum(total, 1), np.nan)
+
+    def counts(self) -> np.ndarray:
+        """(cases, K) how many sequences TLER names each class."""
+        return np.stack([np.bincount(row, minlength=len(self.class_names)) for row in self.named])
+
+
+def region_motion(model: STANER, samples: Sequence[Sample], batch_size: int = 32) -> RegionMotion:
+    """TLER's answers on every sequence of ``samples``, as recorded and with regions stilled
+    (:data:`MOTION_CASES`): from which region's motion does the model read each class?
+
+    A class whose recall falls to 0 when a region is stilled is read from that region alone; one
+    whose recall *rises* is misled by that region on this data (it moves there as another class
+    moved in training). No gradients; the model's modes are restored afterwards.
+    """
+    if model.tler is None:
+        raise ValueError(f"region_motion reads TLER; this {model.config.variant} model has none")
+    f = forward_fn(model, "tler", regions_first=True)
+    device = next(model.parameters()).device
+    named = []
+    with attribution_context(model), torch.no_grad():
+        for _, still in MOTION_CASES:
+            answers = []
+            for start in range(0, len(samples), batch_size):
+                _, regions, _ = batch_tensors([still_regions(s, still) for s in samples[start:start + batch_size]])
+                answers.append(f(*(regions[r].to(device) for r in REGIONS)).argmax(dim=1).cpu().numpy())
+            named.append(np.concatenate(answers) if answers else np.zeros(0, np.int64))
+    return RegionMotion(cases=tuple(name for name, _ in MOTION_CASES), named=np.stack(named),
+                        labels=np.array([s.label for s in samples], np.int64),
+                        class_names=tuple(model.config.class_names))

@@ -1,4 +1,5 @@
-"""benchmarks/region_motion.py: TLER with regions stilled, on a whole data folder."""
+"""Region motion (staner_lab.explain.regions.region_motion): TLER on a whole data set with regions
+stilled, and benchmarks/region_motion.py, which prints it for a checkpoint and a data folder."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from staner_lab.config import REGIONS
 from staner_lab.data.dataset import StanerDataset, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint, shipped_data_dir
-from staner_lab.explain.wrappers import make_baseline
+from staner_lab.explain import MOTION_CASES, make_baseline, region_motion, still_regions
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.loop import predict
 
@@ -20,42 +22,57 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("region_motion", REPO / "benchmarks" / "region_motion.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def model():
+    return load_model(shipped_checkpoint())
 
 
 @pytest.fixture(scope="module")
-def samples():
-    return load_shipped_samples(load_model(shipped_checkpoint()).config.inputs)[0]
+def samples(model):
+    return load_shipped_samples(model.config.inputs)[0]
 
 
-def test_a_stilled_region_is_the_neutral_baseline_of_region_ablation_and_the_others_stay(bench, samples):
+@pytest.fixture(scope="module")
+def motion(model, samples, one_thread):
+    return region_motion(model, samples)
+
+
+def test_a_stilled_region_is_the_neutral_baseline_of_region_ablation_and_the_others_stay(samples):
     s = samples[3]
-    out = bench.stilled(s, {"eyes"})
+    out = still_regions(s, {"eyes"})
     seq = torch.from_numpy(s.regions["eyes"])[None, :, None]  # (1, T, 1, h, w)
     np.testing.assert_array_equal(out.regions["eyes"], make_baseline(seq, "neutral")[0, :, 0].numpy())
     assert not np.array_equal(out.regions["eyes"], s.regions["eyes"])  # the eyes did move
-    for r in ("nose", "mouth"):
-        assert out.regions[r] is s.regions[r]
+    assert all(out.regions[r] is s.regions[r] for r in ("nose", "mouth"))
     assert out.peak is s.peak and out.label == s.label
+    with pytest.raises(ValueError, match="no region"):
+        still_regions(s, {"brows"})
 
 
-def test_the_report_reads_the_model_as_predict_does_and_stilling_every_region_changes_it(bench, samples, capsys,
-                                                                                         monkeypatch, one_thread):
-    model = load_model(shipped_checkpoint())
+def test_as_recorded_is_what_predict_answers_and_the_counts_and_recalls_add_up(model, samples, motion):
     pred = predict(model, make_loader(StanerDataset(samples), 32), torch.device("cpu"), amp=False)
+    assert motion.cases == tuple(name for name, _ in MOTION_CASES)
+    np.testing.assert_array_equal(motion.named[0], pred.P_L.argmax(axis=1))
+    np.testing.assert_array_equal(motion.labels, pred.labels)
+    assert motion.counts().sum(axis=1).tolist() == [len(samples)] * len(MOTION_CASES)
+    per_class = np.bincount(motion.labels, minlength=len(motion.class_names))
+    np.testing.assert_allclose((motion.recall() * per_class).sum(axis=1) / len(samples), motion.accuracy())
+
+
+def test_the_shipped_model_reads_its_own_faces_from_every_region_together(motion):
+    acc = dict(zip(motion.cases, motion.accuracy()))
+    stilled = [acc[f"{r} stilled"] for r in REGIONS]
+    alone = [acc[f"only {r} moving"] for r in REGIONS]
+    assert acc["as recorded"] == 1.0
+    assert max(alone) < min(stilled) < max(stilled) < 1.0  # one region reads fewer classes than two
+
+
+def test_the_benchmark_prints_region_motion_for_a_checkpoint_and_a_folder(motion, capsys, monkeypatch):
+    spec = importlib.util.spec_from_file_location("region_motion", REPO / "benchmarks" / "region_motion.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
     monkeypatch.setattr(sys, "argv", ["region_motion.py", "--checkpoint", str(shipped_checkpoint()),
                                       "--data", str(shipped_data_dir())])
     bench.main()
-    rows = {line[:18].strip(): line[18:].split() for line in capsys.readouterr().out.splitlines()[2:]}
-    assert list(rows) == ["as recorded", "eyes stilled", "nose stilled", "mouth stilled",
-                          "only eyes moving", "only nose moving", "only mouth moving"]
-    tler = 100 * float((pred.P_L.argmax(1) == pred.labels).mean())
-    assert float(rows["as recorded"][0]) == pytest.approx(tler, abs=0.05)
-    named = [int(c) for c in rows["as recorded"][-7:]]
-    assert named == np.bincount(pred.P_L.argmax(1), minlength=7).tolist()
-    # the shipped model reads its own faces from every region together: stilling one costs it
-    assert all(float(rows[r][0]) < tler for r in ("eyes stilled", "nose stilled", "mouth stilled"))
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [float(row[-16]) for row in rows] == pytest.approx(100 * motion.accuracy(), abs=0.05)
+    assert [[int(c) for c in row[-7:]] for row in rows] == motion.counts().tolist()

@@ -230,6 +230,34 @@ def test_solution_notebooks_execute_with_jupyter_execute_and_their_html_shows_ev
         _check_executed(nbformat.read(out_dir / path.name, as_version=4), path)
 
 
+def test_the_real_faces_cell_of_notebook_06_reads_a_folder(tmp_path, capsys, monkeypatch):
+    """Executed notebooks skip it (REAL_FACES = None): here it reads the shipped folder, with the names
+    the cells above it define, as a user's CK+ would be read."""
+    import plotly.io as pio
+
+    from staner_lab import viz
+    from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint, shipped_data_dir
+    from staner_lab.teaching import notebook as nb
+    from staner_lab.training.checkpoint import load_model
+    from staner_lab.training.report import answer_report, answers_from_predictions, reliabilities
+
+    monkeypatch.setattr(pio.renderers, "default", "json")  # .show() prints instead of opening a browser
+    monkeypatch.setenv("STANER_CACHE", str(tmp_path))
+    source = (NB_DIR / "source" / "06_training_and_evaluation.md").read_text()
+    cells = re.findall(r"```python\n(.*?)```", source, re.DOTALL)
+    motion_cell = next(c for c in cells if "def print_region_motion" in c)
+    real_cell = next(c for c in cells if "REAL_FACES = None" in c)
+    ns = {"viz": viz, "nb": nb, "shipped": load_model(shipped_checkpoint()), "answer_report": answer_report,
+          "answers_from_predictions": answers_from_predictions, "reliabilities": reliabilities,
+          "load_shipped_samples": load_shipped_samples}
+    exec(motion_cell, ns)  # noqa: S102 (the notebook's own cells, as the kernel runs them)
+    capsys.readouterr()
+    exec(real_cell.replace("REAL_FACES = None", f"REAL_FACES = Path({str(shipped_data_dir())!r})"), ns)  # noqa: S102
+    out = capsys.readouterr().out
+    assert "70 sequences; accuracy 100.00 %" in out
+    assert "only mouth moving" in out and "recall %" in out
+
+
 def test_notebook_timings_report():
     """Print how long each notebook took (run with -s to see it); all of them well under 10 minutes."""
     if not TIMINGS:
