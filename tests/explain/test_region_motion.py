@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from staner_lab.config import REGIONS
+from staner_lab.config import REGIONS, ablation_config, preset
 from staner_lab.data.dataset import StanerDataset, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint, shipped_data_dir
 from staner_lab.explain import MOTION_CASES, make_baseline, region_motion, still_regions
+from staner_lab.models import STANER
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.loop import predict
 
@@ -76,3 +77,8 @@ def test_the_benchmark_prints_region_motion_for_a_checkpoint_and_a_folder(motion
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert [float(row[-16]) for row in rows] == pytest.approx(100 * motion.accuracy(), abs=0.05)
     assert [[int(c) for c in row[-7:]] for row in rows] == motion.counts().tolist()
+
+
+def test_a_model_without_tler_is_refused_with_the_reason(samples):
+    with pytest.raises(ValueError, match="reads TLER; this C1 model has none"):
+        region_motion(STANER(ablation_config(preset("classroom"), "C1")), samples[:2])
