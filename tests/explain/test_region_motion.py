@@ -1,8 +1,9 @@
 """Region motion (staner_lab.explain.regions.region_motion): TLER on a whole data set with regions
-stilled, and benchmarks/region_motion.py, which prints it for a checkpoint and a data folder."""
+stilled, and benchmarks/region_motion.py, which prints it for a checkpoint and a folder, or a cv run."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from staner_lab.cli import main
 from staner_lab.config import REGIONS, ablation_config, preset
 from staner_lab.data.dataset import StanerDataset, make_loader
 from staner_lab.data.shipped import load_shipped_samples, shipped_checkpoint, shipped_data_dir
+from staner_lab.data.synthetic.sequence import generate_dataset
+from staner_lab.data.synthetic.writer import write_ckplus
 from staner_lab.explain import MOTION_CASES, make_baseline, region_motion, still_regions
 from staner_lab.models import STANER
 from staner_lab.training.checkpoint import load_model
@@ -68,9 +72,7 @@ def test_the_shipped_model_reads_its_own_faces_from_every_region_together(motion
 
 
 def test_the_benchmark_prints_region_motion_for_a_checkpoint_and_a_folder(motion, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("region_motion", REPO / "benchmarks" / "region_motion.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench()
     monkeypatch.setattr(sys, "argv", ["region_motion.py", "--checkpoint", str(shipped_checkpoint()),
                                       "--data", str(shipped_data_dir())])
     bench.main()
@@ -82,3 +84,34 @@ def test_the_benchmark_prints_region_motion_for_a_checkpoint_and_a_folder(motion
 def test_a_model_without_tler_is_refused_with_the_reason(samples):
     with pytest.raises(ValueError, match="reads TLER; this C1 model has none"):
         region_motion(STANER(ablation_config(preset("classroom"), "C1")), samples[:2])
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("region_motion", REPO / "benchmarks" / "region_motion.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+@pytest.mark.slow
+def test_the_benchmark_on_a_cv_run_reads_each_fold_model_on_its_own_test_sequences(tmp_path, capsys, monkeypatch):
+    write_ckplus(generate_dataset(4, seed=3, frames=3, size=64, emotions=("anger", "happy", "surprise"), noise=0.3),
+                 tmp_path / "data")
+    assert main(["cv", "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--epochs", "1",
+                 "--batch-size", "4", "--folds", "2", "--no-progress", "--executor", "local",
+                 "--out", str(tmp_path / "cv")]) == 0
+    rows = [r for f in sorted((tmp_path / "cv").glob("fold_*/predictions.csv")) for r in csv.DictReader(f.open())]
+    names = [k[4:] for k in rows[0] if k.startswith("L_P_")]
+    tler = [int(np.argmax([float(r[f"L_P_{n}"]) for n in names])) for r in rows]  # the protocol's TLER answers
+    bench = _bench()
+    monkeypatch.setattr(sys, "argv", ["region_motion.py", "--run", str(tmp_path / "cv"),
+                                      "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache")])
+    capsys.readouterr()
+    bench.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"TLER on {len(rows)} sequences")
+    recorded = out[2].split()
+    assert recorded[:2] == ["as", "recorded"]
+    assert [int(c) for c in recorded[-len(names):]] == np.bincount(tler, minlength=len(names)).tolist()
+    with pytest.raises(SystemExit, match="not a finished cv run"):
+        bench.motion_of_run(tmp_path / "data", tmp_path / "data", None)
