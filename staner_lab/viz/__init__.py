@@ -40,11 +40,12 @@ from staner_lab.viz.explain import (
     attention_vs_attribution_figure,
     attribution_overlay_figure,
     region_frame_figure,
+    region_motion_figure,
     region_share_figure,
 )
 
 __all__ += ["attention_vs_attribution_figure", "attribution_overlay_figure", "region_frame_figure",
-            "region_share_figure"]
+            "region_motion_figure", "region_share_figure"]
 
 # Notebooks (notebooks/): the tour, Eq. 1-16 views, and show_interactive (static figure + widgets).
 from staner_lab.viz.ground_truth import mask_overlay_figure, pointing_game_figure

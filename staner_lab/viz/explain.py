@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from staner_lab.config import REGIONS
 from staner_lab.explain.agreement import attention_agreement
 from staner_lab.explain.peak import PeakAttribution
-from staner_lab.explain.regions import RegionAblation, RegionAttribution
+from staner_lab.explain.regions import RegionAblation, RegionAttribution, RegionMotion
 from staner_lab.viz._style import FONT_SIZE, REGION_COLOURS, gray_image, style
 
 __all__ = [
@@ -170,3 +170,20 @@ def region_share_figure(ablation: RegionAblation | Any, index: int = 0, title: s
                            marker_color=[REGION_COLOURS.get(r, "#999999") for r in regions]))
     fig.update_yaxes(title_text="share of the drop", range=[0, 1.2])
     return style(fig, title or "Share of the probability drop when a region is ablated", height=480)
+
+
+def region_motion_figure(motion: RegionMotion, title: str | None = None) -> go.Figure:
+    """Heatmap of TLER's per-class recall (%) in each case of :func:`~staner_lab.explain.region_motion`:
+    a row per case (as recorded, each region stilled, each region alone), a column per class; the
+    cell text is the recall, the hover adds how many sequences of that class there are."""
+    recall = 100 * motion.recall()
+    total = np.bincount(motion.labels, minlength=len(motion.class_names))
+    text = [["–" if np.isnan(r) else f"{r:.0f}" for r in row] for row in recall]
+    hover = [[f"{case}<br>{name}: {t}<br>{n} sequences" for name, t, n in zip(motion.class_names, row, total)]
+             for case, row in zip(motion.cases, text)]
+    fig = go.Figure(go.Heatmap(z=recall, x=list(motion.class_names), y=list(motion.cases), zmin=0, zmax=100,
+                               colorscale="Viridis", text=text, texttemplate="%{text}", hovertext=hover,
+                               hoverinfo="text", colorbar={"title": "recall %"}))
+    fig.update_yaxes(autorange="reversed")
+    recorded = 100 * motion.accuracy()[0]
+    return style(fig, title or f"TLER's recall with regions stilled (as recorded: {recorded:.0f} % right)", height=420)

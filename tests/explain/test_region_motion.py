@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from staner_lab import viz
 from staner_lab.cli import main
 from staner_lab.config import REGIONS, ablation_config, preset
 from staner_lab.data.dataset import StanerDataset, make_loader
@@ -115,3 +116,12 @@ def test_the_benchmark_on_a_cv_run_reads_each_fold_model_on_its_own_test_sequenc
     assert [int(c) for c in recorded[-len(names):]] == np.bincount(tler, minlength=len(names)).tolist()
     with pytest.raises(SystemExit, match="not a finished cv run"):
         bench.motion_of_run(tmp_path / "data", tmp_path / "data", None)
+
+
+def test_the_figure_shows_each_case_and_class_recall(motion):
+    fig = viz.region_motion_figure(motion)
+    heat = fig.data[0]
+    np.testing.assert_allclose(np.asarray(heat.z, float), 100 * motion.recall())
+    assert list(heat.y) == list(motion.cases) and list(heat.x) == list(motion.class_names)
+    assert "10 sequences" in heat.hovertext[0][0]  # ten shipped people per class
+    assert "as recorded: 100 % right" in fig.layout.title.text
