@@ -45,7 +45,7 @@ def motion_of_run(run: Path, data: Path, cache: Path | None) -> RegionMotion:
     for weights, answers in fold_models(run):
         model = load_model(weights)
         if by_id is None:
-            samples, _ = load(model, data, cache)
+            samples = load(model, data, cache)
             by_id = {s.sequence_id: s for s in samples}
         with answers.open(newline="") as f:
             ids = [row["sequence_id"] for row in csv.DictReader(f)]
@@ -66,7 +66,7 @@ def load(model, data: Path, cache: Path | None):
     if tuple(names) != tuple(model.config.class_names):
         raise SystemExit(f"the model was trained on classes {list(model.config.class_names)} but {data} has "
                          f"{list(names)}")
-    return samples, names
+    return samples
 
 
 def main() -> None:
@@ -83,7 +83,7 @@ def main() -> None:
         motion = motion_of_run(args.run, args.data, args.cache)
     else:
         model = load_model(args.checkpoint)
-        motion = region_motion(model, load(model, args.data, args.cache)[0])
+        motion = region_motion(model, load(model, args.data, args.cache))
     names = motion.class_names
     print(f"TLER on {motion.named.shape[1]} sequences of {args.data.name}; recall % per class, then how many "
           "sequences it names each class")
