@@ -47,6 +47,11 @@ from staner_lab.viz.explain import (
 __all__ += ["attention_vs_attribution_figure", "attribution_overlay_figure", "region_frame_figure",
             "region_motion_figure", "region_share_figure"]
 
+# Data: what moves in each class, one data set or real against drawn (staner_lab.data.face_motion).
+from staner_lab.viz.face_motion import face_motion_figure
+
+__all__ += ["face_motion_figure"]
+
 # Notebooks (notebooks/): the tour, Eq. 1-16 views, and show_interactive (static figure + widgets).
 from staner_lab.viz.ground_truth import mask_overlay_figure, pointing_game_figure
 from staner_lab.viz.model_internals import (

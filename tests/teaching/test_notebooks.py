@@ -246,17 +246,20 @@ def test_the_real_faces_cell_of_notebook_06_reads_a_folder(tmp_path, capsys, mon
     source = (NB_DIR / "source" / "06_training_and_evaluation.md").read_text()
     cells = re.findall(r"```python\n(.*?)```", source, re.DOTALL)
     motion_cell = next(c for c in cells if "region_motion(shipped" in c)
+    face_cell = next(c for c in cells if "drawn_motion = face_motion(" in c)
     real_cell = next(c for c in cells if "REAL_FACES = None" in c)
     ns = {"viz": viz, "nb": nb, "shipped": load_model(shipped_checkpoint()), "answer_report": answer_report,
           "answers_from_predictions": answers_from_predictions, "reliabilities": reliabilities,
           "load_shipped_samples": load_shipped_samples}
     exec(motion_cell, ns)  # noqa: S102 (the notebook's own cells, as the kernel runs them)
+    exec(face_cell, ns)  # noqa: S102
     capsys.readouterr()
     exec(real_cell.replace("REAL_FACES = None", f"REAL_FACES = Path({str(shipped_data_dir())!r})"), ns)  # noqa: S102
     out = capsys.readouterr().out
     assert "70 sequences; accuracy 100.00 %" in out
     assert "recall %" in out  # the per-class table of the report
     assert "The shipped model on your faces" in out  # the region-motion figure (printed as JSON here)
+    assert "your faces minus the drawn faces" in out  # the landmark-motion comparison
 
 
 def test_notebook_timings_report():
