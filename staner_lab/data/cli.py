@@ -96,7 +96,7 @@ def _add_synth_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="K",
         help="probability K in [0, 1] that a sequence shows another AU combination CK+'s criteria admit "
-        "for its emotion (e.g. disgust as AU9, AU10 or AU9+10); not set by --realism",
+        "for its emotion (e.g. disgust as AU4+7+9 or AU4+7+10); not set by --realism",
     )
     p.add_argument(
         "--overwrite",

@@ -16,10 +16,11 @@ import pytest
 from staner_lab.cli import main
 from staner_lab.config import CK_PLUS_CLASSES
 from staner_lab.data.cli import add_synth_parser, run_synth
+from staner_lab.data.face_motion import MEASURES, sequence_motion
 from staner_lab.data.shipped import shipped_data_dir
 from staner_lab.data.synthetic import sequence as sequence_module
 from staner_lab.data.synthetic import style as S
-from staner_lab.data.synthetic.action_units import EMOTION_AUS
+from staner_lab.data.synthetic.action_units import EMOTION_AUS, au_shift
 from staner_lab.data.synthetic.identity import random_identity
 from staner_lab.data.synthetic.realism import Realism, draw_factors
 from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
@@ -700,6 +701,27 @@ def test_variants_with_identity_keep_the_combination_and_the_subjects_style():
         assert combos, seq.aus
         assert set(seq.aus) <= set().union(*combos) | set(S.CO_OCCURRING["disgust"])
         assert meets_ckplus_criterion("disgust", seq.aus)
+
+
+def test_variants_move_as_real_faces_do_disgust_lowers_the_brows_and_fear_stretches_the_lips():
+    """The AUs beside each criterion come from how real CK+ faces move (docs/training.md, "Real faces":
+    real disgust lowers the brows as real anger does, real fear stretches the lips); measured with
+    data.face_motion on 40 people, as benchmarks/face_motion.py measures a data folder."""
+    r = Realism(variants=1.0)
+
+    def motion(emotion):
+        return np.stack([sequence_motion(render_sequence(emotion, s, 1, frames=2, size=96, realism=r).landmarks)
+                         for s in range(40)])
+
+    disgust, fear = motion("disgust"), motion("fear")
+    brows, eyes, width = (MEASURES.index(m) for m in ("inner brow raise", "eye opening", "mouth width"))
+    assert (disgust[:, brows] < -0.02).mean() >= 0.6 and disgust[:, eyes].mean() < -0.02
+    assert (fear[:, width] > 0.05).all()
+
+
+def test_au10_raises_the_lip_corners_with_the_upper_lip():
+    d = au_shift("AU10", 1)
+    assert (d[[48, 54, 60, 64], 1] <= 0.9 * d[[50, 52], 1].mean()).all()  # up (y falls) nearly as far
 
 
 def test_cli_variants_is_recorded_and_rebuilds_byte_for_byte(tmp_path, capsys):

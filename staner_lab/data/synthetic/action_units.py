@@ -104,10 +104,10 @@ def au_shift(au: str, side: int) -> np.ndarray:
         _sym(d, [49, 50, 51], 0, -0.04)
         _sym(d, [61, 62], 0, -0.03)
         _sym(d, [40, 41], 0, -0.015)
-    elif au == "AU10":  # upper lip raiser
+    elif au == "AU10":  # upper lip raiser; the lip corners rise with it (as they do in real CK+ disgust)
         _sym(d, [49, 50, 51], 0, [-0.06, -0.07, -0.06])
         _sym(d, [61, 62], 0, -0.06)
-        _sym(d, [48, 60], 0, -0.02)
+        _sym(d, [48, 60], 0, -0.065)
     elif au == "AU12":  # lip corner puller: corners up and out, lips follow
         _sym(d, [48], -0.10, -0.12)
         _sym(d, [60], -0.09, -0.11)

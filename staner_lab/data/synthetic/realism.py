@@ -61,7 +61,7 @@ class Realism:
             scale with the level. Not part of :meth:`at`, so sets made with ``at`` stay as they were.
         variants: probability that a sequence shows another of the AU combinations CK+'s criteria
             admit for its emotion instead of the prototype (0 = off, 1 = uniformly over all of them;
-            :mod:`~staner_lab.data.synthetic.variants`): e.g. disgust as AU9, AU10 or AU9+10 as well as
+            :mod:`~staner_lab.data.synthetic.variants`): e.g. disgust as AU4+7+9 or AU4+7+10 as well as
             AU9+15+16, surprise with AU5 weak or absent. Not part of :meth:`at`, like ``identity``.
     """
 

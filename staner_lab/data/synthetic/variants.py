@@ -7,7 +7,10 @@ CVPR Workshops 2010, Table 2, after the EMFACS predictions of Ekman and Friesen)
 absent when AU5 is at its strongest); sadness AU1+4+15, or the exception AU6+15; happy AU12; anger
 AU23 (with AU24, which the renderer does not draw). The combinations in :data:`VARIANTS` are such
 combinations, made only of AUs the renderer draws; an AU the criterion names has weight 1, so the
-identity factor never drops it. They come from those tables, not from any model's score.
+identity factor never drops it. Which AUs go with the criterion's comes from how real faces move
+(``benchmarks/face_motion.py`` on the development half of CK+, docs/training.md "Real faces"): real
+disgust lowers the brows and narrows the eyes (AU4, AU7 beside AU9 or AU10), and real fear always
+stretches the lips (AU20 in every fear combination).
 
 At level ``K`` (``Realism.variants``) a sequence takes, with probability ``K``, one combination drawn
 uniformly from its emotion's list (the prototype is one of them), from a stream of its own keyed by
@@ -35,16 +38,16 @@ VARIANTS: dict[str, tuple[dict[str, float], ...]] = {
     "contempt": (EMOTION_AUS["contempt"],),  # AU14 is the criterion; the renderer draws it one-sided
     "disgust": (
         EMOTION_AUS["disgust"],  # 9+15+16
-        {"AU9": 1.0},
-        {"AU9": 1.0, "AU10": 0.8},
-        {"AU10": 1.0},
+        {"AU4": 0.7, "AU7": 0.8, "AU9": 1.0},  # 4+7+9: brows down, eyes narrowed, nose wrinkled
+        {"AU4": 0.7, "AU7": 0.8, "AU9": 1.0, "AU10": 0.8},  # 4+7+9+10
+        {"AU4": 0.6, "AU7": 0.6, "AU10": 1.0},  # 4+7+10
         {"AU10": 1.0, "AU16": 0.7, "AU25": 0.6},  # 10+16+25
     ),
     "fear": (
         EMOTION_AUS["fear"],  # 1+2+4+5+20+26
-        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0},  # 1+2+4, the criterion itself
-        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 1.0, "AU25": 0.7},  # 1+2+4+5+25
+        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU20": 1.0, "AU25": 0.7},  # 1+2+4+20+25
         {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 1.0, "AU20": 1.0, "AU25": 0.7},  # 1+2+4+5+20+25
+        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 0.6, "AU20": 1.0, "AU26": 0.6},  # 1+2+4+5+20+26
     ),
     "happy": (
         EMOTION_AUS["happy"],  # 6+12
