@@ -62,7 +62,7 @@ def main() -> None:
         from staner_lab.viz import face_motion_figure
 
         against = motions[1] if len(motions) > 1 else None
-        face_motion_figure(motions[0], against, labels[0], labels[-1]).write_image(args.png)
+        face_motion_figure(motions[0], against, labels[0], labels[-1]).write_image(args.png, width=900)
         print(f"\nwrote {args.png}")
 
 

@@ -39,9 +39,9 @@ def face_motion_figure(motion: FaceMotion, against: FaceMotion | None = None, na
     fig = go.Figure(go.Heatmap(z=z, x=list(MEASURES), y=list(motion.class_names), colorscale="RdBu",
                                reversescale=True, zmid=0.0, zmin=-lim, zmax=lim, text=text,
                                texttemplate="%{text}", hovertext=hover, hoverinfo="text",
-                               colorbar={"title": "% of eye distance"}))
+                               colorbar={"title": "% of the<br>eye distance"}))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-30)
-    default = (f"Landmark motion, first frame to last: {name} minus {against_name}" if against is not None
-               else f"Landmark motion, first frame to last: {name}")
+    default = (f"Landmark motion, first frame to last<br><sup>{name} minus {against_name}</sup>" if against is not None
+               else f"Landmark motion, first frame to last<br><sup>{name}</sup>")
     return style(fig, title or default, height=440)
