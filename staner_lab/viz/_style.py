@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from staner_lab.viz.confusion import FONT_SIZE
 
 __all__ = ["BRANCH_COLOURS", "FONT_SIZE", "OKABE_ITO", "REGION_COLOURS", "TEMPLATE", "axis", "figure",
-           "gray_image", "grid", "png_uri", "style"]
+           "gray_image", "grid", "png_uri", "signed_colours", "style"]
 
 #: Okabe-Ito colours (distinguishable with every common colour-vision deficiency).
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000"]
@@ -108,3 +108,10 @@ def axis(k: int) -> dict:
     """Trace keyword arguments that put a trace on the k-th (0-based) axes of :func:`grid`."""
     sfx = "" if k == 0 else str(k + 1)
     return {"xaxis": f"x{sfx}", "yaxis": f"y{sfx}"}
+
+
+def signed_colours(z: Any, at_least: float = 0.0) -> dict[str, Any]:
+    """Heatmap colours for signed values: diverging RdBu, reversed (red = positive), centred on 0 and
+    symmetric about it out to the largest |z| (at least ``at_least``; 1 when z is all 0 or NaN)."""
+    lim = max(float(np.nanmax(np.abs(np.asarray(z, float)), initial=0.0)), at_least) or 1.0
+    return {"colorscale": "RdBu", "reversescale": True, "zmid": 0.0, "zmin": -lim, "zmax": lim}

@@ -19,7 +19,7 @@ from staner_lab.config import REGIONS
 from staner_lab.explain.agreement import attention_agreement
 from staner_lab.explain.peak import PeakAttribution
 from staner_lab.explain.regions import RegionAblation, RegionAttribution, RegionMotion
-from staner_lab.viz._style import FONT_SIZE, REGION_COLOURS, gray_image, style
+from staner_lab.viz._style import FONT_SIZE, REGION_COLOURS, gray_image, signed_colours, style
 
 __all__ = [
     "attention_vs_attribution_figure",
@@ -59,9 +59,8 @@ def _heat(z: np.ndarray, signed: bool, opacity: float, colorbar: dict) -> go.Hea
     """A heatmap whose pixel centres sit on integer coordinates, like ``gray_image``."""
     colorbar = {"tickfont": {"size": FONT_SIZE}, **colorbar}
     if signed:
-        lim = float(np.abs(z).max()) or 1.0
-        return go.Heatmap(z=z, colorscale="RdBu", reversescale=True, zmid=0.0, zmin=-lim, zmax=lim,
-                          opacity=opacity, colorbar=colorbar, hovertemplate="%{z:.3g}<extra></extra>")
+        return go.Heatmap(z=z, **signed_colours(z), opacity=opacity, colorbar=colorbar,
+                          hovertemplate="%{z:.3g}<extra></extra>")
     return go.Heatmap(z=z, colorscale="Cividis", opacity=opacity, colorbar=colorbar,
                       hovertemplate="%{z:.3g}<extra></extra>")
 
@@ -140,9 +139,7 @@ def region_frame_figure(attribution: RegionAttribution | Any, index: int = 0, ti
     else:
         z = np.asarray(attribution, dtype=np.float64)
         z = z[index] if z.ndim == 3 else z
-    lim = float(np.abs(z).max()) or 1.0
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(z.shape[1])), y=list(regions), colorscale="RdBu",
-                               reversescale=True, zmid=0.0, zmin=-lim, zmax=lim,
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(z.shape[1])), y=list(regions), **signed_colours(z),
                                colorbar={"title": {"text": "attr."}, "tickfont": {"size": FONT_SIZE}},
                                hovertemplate="%{y}, frame %{x}: %{z:.3g}<extra></extra>"))
     fig.update_xaxes(title_text="frame t", dtick=1)

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from staner_lab.data.face_motion import MEASURES, FaceMotion
-from staner_lab.viz._style import style
+from staner_lab.viz._style import signed_colours, style
 
 __all__ = ["face_motion_figure"]
 
@@ -35,9 +35,7 @@ def face_motion_figure(motion: FaceMotion, against: FaceMotion | None = None, na
     hover = [[f"{cls}, {m}<br>{name}: {v:+.1f} ({counts[k]} sequences){extra}"
               for m, v, extra in zip(MEASURES, mean[k], hover_extra[k])]
              for k, cls in enumerate(motion.class_names)]
-    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    fig = go.Figure(go.Heatmap(z=z, x=list(MEASURES), y=list(motion.class_names), colorscale="RdBu",
-                               reversescale=True, zmid=0.0, zmin=-lim, zmax=lim, text=text,
+    fig = go.Figure(go.Heatmap(z=z, x=list(MEASURES), y=list(motion.class_names), **signed_colours(z), text=text,
                                texttemplate="%{text}", hovertext=hover, hoverinfo="text",
                                colorbar={"title": "% of the<br>eye distance"}))
     fig.update_yaxes(autorange="reversed")

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from staner_lab.viz._panels import REGION_DASHES, as_array, grid_over, image_axes
-from staner_lab.viz._style import BRANCH_COLOURS, FONT_SIZE, REGION_COLOURS, gray_image, style
+from staner_lab.viz._style import BRANCH_COLOURS, FONT_SIZE, REGION_COLOURS, gray_image, signed_colours, style
 
 __all__ = ["feature_grid_figure", "feature_map_figure", "gate_curves_figure", "lstm_step_figure",
            "softmax_figure", "time_features_figure"]
@@ -156,9 +156,8 @@ def lstm_step_figure(lstm: Mapping[str, Mapping[str, Any]], region: str, t: int,
     t = min(max(int(t), 1), T)
     keys = ["f", "i", "g", "o", "c", "h"]
     Z = np.stack([as_array(q[k])[t - 1, :units] for k in keys])
-    lim = float(max(np.abs(Z).max(), 1.0))
-    fig = go.Figure(go.Heatmap(z=Z, y=[_QUANTITIES[k].split(" (")[0] for k in keys], colorscale="RdBu",
-                               reversescale=True, zmid=0.0, zmin=-lim, zmax=lim, text=np.round(Z, 2),
+    fig = go.Figure(go.Heatmap(z=Z, y=[_QUANTITIES[k].split(" (")[0] for k in keys],
+                               **signed_colours(Z, at_least=1.0), text=np.round(Z, 2),
                                texttemplate="%{text}", textfont={"size": 11},
                                colorbar={"tickfont": {"size": FONT_SIZE}},
                                hovertemplate="%{y}, unit %{x}: %{z:.3f}<extra></extra>"))
@@ -182,11 +181,9 @@ def time_features_figure(Z: Any, title: str, boundaries: Sequence[int] = (), lab
     """
     Z = as_array(Z)
     T, D = Z.shape
-    lim = float(np.abs(Z).max()) or 1.0
-    signed = bool(Z.min() < 0)
-    fig = go.Figure(go.Heatmap(z=Z.T, x=list(range(1, T + 1)), colorscale="RdBu" if signed else "Viridis",
-                               reversescale=signed, zmid=0.0 if signed else None, zmin=-lim if signed else 0.0,
-                               zmax=lim, colorbar={"tickfont": {"size": FONT_SIZE}},
+    colours = (signed_colours(Z) if Z.min() < 0
+               else {"colorscale": "Viridis", "zmin": 0.0, "zmax": float(np.abs(Z).max()) or 1.0})
+    fig = go.Figure(go.Heatmap(z=Z.T, x=list(range(1, T + 1)), **colours, colorbar={"tickfont": {"size": FONT_SIZE}},
                                hovertemplate=f"t=%{{x}}, {feature} %{{y}}: %{{z:.3f}}<extra></extra>"))
     for b in boundaries:
         fig.add_hline(y=b - 0.5, line={"color": "#000000", "width": 3})

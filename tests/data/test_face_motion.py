@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,6 @@ def test_bad_landmarks_are_refused_with_the_sequence_named(shipped):
         sequence_motion(samples[0].landmarks[:1])
     flat = samples[0].landmarks.copy()
     flat[0] = 10.0
-    from dataclasses import replace
-
     with pytest.raises(ValueError, match=f"sequence {samples[0].sequence_id}: .*coincide"):
         face_motion([replace(samples[0], landmarks=flat)], ["anger"])
 
