@@ -35,14 +35,7 @@ import torch
 
 from staner_lab import explain as E
 from staner_lab import functional as Fn
-from staner_lab.config import (
-    PreprocessConfig,
-    ablation_config,
-    parse_settings,
-    preset,
-    train_preset,
-    with_settings,
-)
+from staner_lab.config import ablation_config, configs_with_settings
 from staner_lab.data.dataset import collate, load_samples, to_item
 from staner_lab.training.checkpoint import load_model
 from staner_lab.training.protocol import RunOptions, cross_validate
@@ -112,13 +105,10 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    settings = parse_settings(args.set)
-    base = with_settings(preset("classroom"), settings["model"])
-    train = with_settings(train_preset("classroom"), settings["train"], prefix="train.", where="train")
+    base, train, prep = configs_with_settings(args.set)
     train = dataclasses.replace(train.with_epochs(args.epochs), seed=args.seed)
 
-    samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), cache_dir=args.cache,
-                                           progress=False)
+    samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache, progress=False)
     cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
     t0 = time.perf_counter()
     folds = []

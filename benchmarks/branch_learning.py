@@ -1,18 +1,18 @@
 """Does each branch learn? Subject-independent k-fold accuracy of one variant on a synthetic set,
 with the training health of every fold's final model. Prints one JSON object.
 
-The region-CNN choices of ``CLSTMConfig`` (input_norm, batch_norm, he_init, forget_bias) and the
-training choices (grad_clip, schedule) can be set from the command line, so that each decision in
-docs/model.md ("Both branches learning") is measured with one command, e.g.:
+Every model, training and preprocessing field can be set as with ``staner-lab cv --set``, so that
+each decision in docs/model.md ("Both branches learning") is measured with one command, e.g.:
 
-    python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --legacy      # before
-    python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2               # after
+    python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2               # today's region CNN
     python benchmarks/branch_learning.py --data runs/synth_i10 --variant C2 --set tler.clstm.batch_norm=false
     python benchmarks/branch_learning.py --data runs/hard_i06 --variant STANER --seeds 0 1 2 --set train.augment.geometric=true train.augment.photometric=true
 
-``augment=none|geometric|photometric|both`` switches the augmentation families (``augment.shift=0.1``
-sets one ``AugmentConfig`` field). For a variant with both branches, each fold also reports the
-accuracy of P_G and of P_L alone on the test subjects, so one run shows every branch.
+The first region CNN and its training (the values old checkpoints load with,
+``checkpoint.LEGACY_VALUES``): ``--set tler.clstm.input_norm=none tler.clstm.batch_norm=false
+tler.clstm.he_init=false tler.clstm.forget_bias=0.0 tler.clstm.difference_input=false
+train.grad_clip=null``. For a variant with both branches, each fold also reports the accuracy of
+P_G and of P_L alone on the test subjects, so one run shows every branch.
 
 Make the data with ``staner-lab synth --out runs/synth_i10 --subjects 20 --seed 3 --frames 8
 --size 96 --intensity 1.0 --noise 0.2`` (any folder ``staner-lab`` reads works, real faces included).
@@ -30,16 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from staner_lab.config import (
-    PreprocessConfig,
-    ablation_config,
-    parse_settings,
-    preset,
-    train_preset,
-    with_settings,
-)
+from staner_lab.config import ablation_config, configs_with_settings
 from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples, make_loader
-from staner_lab.training.checkpoint import LEGACY_VALUES, load_model
+from staner_lab.training.checkpoint import load_model
 from staner_lab.training.health import dead_regions, health_report
 from staner_lab.training.loop import predict
 from staner_lab.training.protocol import RunOptions, cross_validate
@@ -52,9 +45,6 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one cross-validation per seed")
-    p.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds S)")
-    p.add_argument("--legacy", action="store_true",
-                   help="the first region CNN and its training (docs/model.md, 'Both branches learning')")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="config fields by dotted path, as staner-lab cv --set: tler.clstm.batch_norm=false "
                         "train.grad_clip=null inputs.short_sequences=hold_first prep.landmarks=given")
@@ -62,18 +52,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    if args.seed is not None:
-        args.seeds = [args.seed]
 
-    base = preset("classroom")
-    clstm, train = base.tler.clstm, train_preset("classroom")
-    if args.legacy:
-        clstm = dataclasses.replace(clstm, **LEGACY_VALUES["tler.clstm"])
-        train = dataclasses.replace(train, grad_clip=None)
-    settings = parse_settings(args.set)
-    base = with_settings(dataclasses.replace(base, tler=dataclasses.replace(base.tler, clstm=clstm)), settings["model"])
-    train = with_settings(train, settings["train"], prefix="train.", where="train")
-    prep = with_settings(PreprocessConfig(), settings["prep"], prefix="prep.", where="prep")
+    base, train, prep = configs_with_settings(args.set)
     train = train.with_epochs(args.epochs)
 
     samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache,
@@ -102,7 +82,7 @@ def main() -> None:
     accs = np.array(accs)
     summary = {
         "data": str(args.data), "variant": args.variant, "folds": args.folds, "epochs": args.epochs,
-        "seeds": args.seeds, "legacy": args.legacy, "set": args.set, "stabilise": base.inputs.stabilise,
+        "seeds": args.seeds, "set": args.set, "stabilise": base.inputs.stabilise,
         "clstm": dataclasses.asdict(base.tler.clstm), "end_norm": base.sgaer.end_norm,
         "grad_clip": train.grad_clip, "schedule": train.schedule,
         "augment": dataclasses.asdict(train.augment), "class_balance": train.class_balance,

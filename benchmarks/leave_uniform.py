@@ -30,14 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from staner_lab.config import (
-    PreprocessConfig,
-    ablation_config,
-    parse_settings,
-    preset,
-    train_preset,
-    with_settings,
-)
+from staner_lab.config import ablation_config, configs_with_settings
 from staner_lab.data.dataset import StanerDataset, batch_tensors, load_samples
 from staner_lab.data.splits import subject_kfold
 from staner_lab.training.fold import seeded_model
@@ -59,11 +52,9 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    settings = parse_settings(args.set)
-    base = with_settings(preset("classroom"), settings["model"])
-    train = with_settings(train_preset("classroom"), settings["train"], prefix="train.", where="train")
+    base, train, prep = configs_with_settings(args.set)
     train = train.with_epochs(args.epochs)
-    samples, class_names, _ = load_samples(args.data, base.inputs, PreprocessConfig(), progress=False)
+    samples, class_names, _ = load_samples(args.data, base.inputs, prep, progress=False)
     cfg = ablation_config(dataclasses.replace(base, class_names=tuple(class_names)), args.variant)
     uniform = math.log(len(class_names))
 

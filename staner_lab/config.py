@@ -40,6 +40,8 @@ __all__ = [
     "TLERConfig",
     "TrainConfig",
     "ablation_config",
+    "configs_with_settings",
+    "parse_settings",
     "preset",
     "train_preset",
     "with_settings",
@@ -569,6 +571,25 @@ def preset(name: str, class_names: tuple[str, ...] | None = None) -> StanerConfi
     if class_names is not None:
         cfg = dataclasses.replace(cfg, class_names=tuple(class_names))
     return cfg
+
+
+def configs_with_settings(
+    items: Sequence[str], name: str = "classroom"
+) -> tuple[StanerConfig, TrainConfig, PreprocessConfig]:
+    """The preset's model, training and preprocessing configs with ``--set FIELD=VALUE`` items applied
+    as ``staner-lab train --set`` applies them, for scripts that train without the command line.
+
+    ``run.`` and ``executor.`` items are refused rather than dropped: such a script has neither.
+    """
+    settings = parse_settings(items)
+    unused = [f"{section}.{path}={value}" for section in ("run", "executor") for path, value in settings[section].items()]
+    if unused:
+        raise ValueError(f"--set {', '.join(unused)}: this script has no run options or executor; "
+                         "set model fields, train.… or prep.…")
+    model = with_settings(preset(name), settings["model"])
+    train = with_settings(train_preset(name), settings["train"], prefix="train.", where="train")
+    prep = with_settings(PreprocessConfig(), settings["prep"], prefix="prep.", where="prep")
+    return model, train, prep
 
 
 def ablation_config(base: StanerConfig, variant: str) -> StanerConfig:

@@ -196,3 +196,21 @@ def test_a_value_outside_a_fields_choices_is_refused_in_python_too(name, kwargs,
 
     with pytest.raises(ValueError, match=re.escape(words)):
         getattr(config, name)(**kwargs)
+
+
+def test_configs_with_settings_sets_each_section_and_refuses_what_a_script_cannot_use():
+    """The benchmarks' --set: model, train. and prep. fields reach their configs; run. and executor.
+    fields are refused by name instead of dropped."""
+    from staner_lab.config import configs_with_settings, train_preset
+
+    model, train, prep = configs_with_settings(
+        ["alpha=0.3", "tler.clstm.batch_norm=false", "train.grad_clip=null", "prep.landmarks=given"]
+    )
+    assert (model.alpha, model.tler.clstm.batch_norm) == (0.3, False)
+    assert train.grad_clip is None and train.lr == train_preset("classroom").lr
+    assert prep.landmarks == "given" and model.preset == "classroom"
+    assert configs_with_settings([], "paper")[0] == preset("paper")
+    with pytest.raises(ValueError, match=r"run\.amp=false.*no run options or executor"):
+        configs_with_settings(["run.amp=false"])
+    with pytest.raises(ValueError, match="train.nonsense"):
+        configs_with_settings(["train.nonsense=1"])
