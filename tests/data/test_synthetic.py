@@ -724,6 +724,35 @@ def test_au10_raises_the_lip_corners_with_the_upper_lip():
     assert (d[[48, 54, 60, 64], 1] <= 0.9 * d[[50, 52], 1].mean()).all()  # up (y falls) nearly as far
 
 
+def _drawn_mouth(aus: dict[str, float]) -> tuple[float, float]:
+    """(the inner lips' gap in face units, the mean grey level inside them) of one drawn face."""
+    from staner_lab.data.synthetic.landmarks import LIPS_IN, neutral_landmarks
+    from staner_lab.data.synthetic.render import draw_face
+    from staner_lab.data.synthetic.streams import TAG_IDENTITY, stream
+
+    idt = random_identity(stream(TAG_IDENTITY, 5))
+    lm = neutral_landmarks(idt) + sum(amp * au_shift(au, 1) for au, amp in aus.items())
+    canvas = 256
+    unit = idt.face_px * canvas
+    origin = np.array([canvas / 2, canvas / 2 - 0.25 * unit])
+    img = draw_face(idt, lm, aus, 1, canvas, origin, unit)
+    inside = np.zeros(img.shape, np.uint8)
+    cv2.fillPoly(inside, [np.rint(origin + unit * lm[LIPS_IN]).astype(np.int32)], 1)
+    gap = float((lm[[67, 66, 65], 1] - lm[[61, 62, 63], 1]).max())
+    return gap, float(img[inside > 0].mean())
+
+
+def test_parted_lips_drawn_back_bare_the_teeth():
+    """AU25 opens the drawn mouth down to a quarter of its weight (a subject's gain and own factor
+    scale it; the renderer opens the mouth above a 0.03 gap); drawn back as well (AU20, fear's lip
+    stretcher; AU12, a smile), both rows of teeth show, as on real faces."""
+    gap, parted = _drawn_mouth({"AU25": 1.0})
+    assert 0.25 * gap > 0.03
+    for pull in ("AU20", "AU12"):
+        assert _drawn_mouth({"AU25": 1.0, pull: 1.0})[1] > parted + 25, pull  # grey levels
+    assert _drawn_mouth({"AU20": 1.0})[0] < 0.03  # stretched but closed: no teeth
+
+
 def test_cli_variants_is_recorded_and_rebuilds_byte_for_byte(tmp_path, capsys):
     out = tmp_path / "variants"
     argv = ["synth", "--out", str(out), "--subjects", "1", "--seed", "2", "--frames", "2", "--size", "48"]

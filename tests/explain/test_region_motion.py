@@ -65,15 +65,15 @@ def test_as_recorded_is_what_predict_answers_and_the_counts_and_recalls_add_up(m
 
 
 def test_the_shipped_model_reads_some_classes_from_one_region_and_no_region_reads_them_all(motion):
-    """What notebook 06 teaches with it: stilling one region loses whole classes (the smile without
-    the nose, sadness without the mouth), and no region alone reads every class."""
+    """What notebook 06 teaches with it: stilling one region loses a whole class (sadness without the
+    mouth), the nose and cheeks alone read every smile, and no region alone reads every class."""
     acc = dict(zip(motion.cases, motion.accuracy()))
     recall = dict(zip(motion.cases, motion.recall()))
     assert acc["as recorded"] == 1.0
     assert max(acc[f"only {r} moving"] for r in REGIONS) < 1.0
     happy, sadness = motion.class_names.index("happy"), motion.class_names.index("sadness")
-    assert recall["nose stilled"][happy] == 0.0 and recall["mouth stilled"][sadness] == 0.0
-    assert recall["only nose moving"][happy] == 1.0  # the nose and cheeks alone read the smile
+    assert recall["mouth stilled"][sadness] == 0.0
+    assert recall["only nose moving"][happy] == 1.0 > recall["nose stilled"][happy]  # the smile needs the nose
 
 
 def test_the_benchmark_prints_region_motion_for_a_checkpoint_and_a_folder(motion, capsys, monkeypatch):

@@ -146,10 +146,10 @@ def au_shift(au: str, side: int) -> np.ndarray:
         _sym(d, [49, 50, 51], [0.02, 0, 0], [0.03, 0.04, 0.035])
         _sym(d, [59, 58, 57], [0.02, 0, 0], [-0.035, -0.045, -0.045])
         _sym(d, [61, 67], 0.02, 0)
-    elif au == "AU25":  # lips part
-        _sym(d, [61, 62], 0, -0.015)
-        _sym(d, [67, 66], 0, 0.05)
-        _sym(d, [59, 58, 57], 0, [0.03, 0.04, 0.04])
+    elif au == "AU25":  # lips part, far enough at full weight for the renderer to open the mouth
+        _sym(d, [61, 62], 0, -0.025)
+        _sym(d, [67, 66], 0, 0.09)
+        _sym(d, [59, 58, 57], 0, [0.055, 0.07, 0.07])
     elif au == "AU26":  # jaw drop: chin and lower lip down, mouth opens (rounder)
         _sym(d, [4, 5, 6, 7, 8], 0, 0.30 * np.array([0.12, 0.35, 0.62, 0.87, 1.0]))
         _sym(d, [59, 58, 57], 0.0, [0.22, 0.27, 0.28])

@@ -269,7 +269,10 @@ def draw_face(
     gap = (inner[[7, 6, 5], 1] - inner[[1, 2, 3], 1]).max() / unit
     if gap > 0.03:  # open: dark cavity, upper teeth (and lower teeth when the lower lip is pulled down)
         cv.fill([inner], 22, blur=0.4 * px)
-        teeth_h = min(0.055, gap * 0.45) * unit
+        # Lips parted (AU25) and drawn back (AU10, AU12, AU20) bare both rows of teeth, as in real fear,
+        # smiles and disgust. No prototype has AU25, so the plain generator draws what it always drew.
+        pulled = min(1.0, a("AU20") + a("AU12") + a("AU10")) * min(1.0, 2 * a("AU25"))
+        teeth_h = min(0.055 + 0.02 * pulled, gap * (0.45 + 0.35 * pulled)) * unit
         up = inner[[0, 1, 2, 3, 4]]
         cv.fill(
             [np.concatenate([up, up[::-1] + [0, teeth_h]])],
@@ -278,10 +281,11 @@ def draw_face(
             blur=0.4 * px,
             clip=inner,
         )
-        if a("AU16") > 0.05:
+        lower = max(a("AU16"), 0.8 * pulled)
+        if lower > 0.05:
             lo = inner[[4, 5, 6, 7, 0]]
             cv.fill(
-                [np.concatenate([lo, lo[::-1] - [0, 0.04 * unit * a("AU16")]])],
+                [np.concatenate([lo, lo[::-1] - [0, 0.04 * unit * lower]])],
                 min(skin + 40, 215),
                 alpha=0.8,
                 blur=0.4 * px,

@@ -10,7 +10,8 @@ combinations, made only of AUs the renderer draws; an AU the criterion names has
 identity factor never drops it. Which AUs go with the criterion's comes from how real faces move
 (``benchmarks/face_motion.py`` on the development half of CK+, docs/training.md "Real faces"): real
 disgust lowers the brows and narrows the eyes (AU4, AU7 beside AU9 or AU10), and real fear always
-stretches the lips (AU20 in every fear combination).
+stretches the lips (AU20 in every fear combination) and, when the lips part, bares the teeth (AU25 at
+full weight with AU20: the renderer then draws both rows of teeth).
 
 At level ``K`` (``Realism.variants``) a sequence takes, with probability ``K``, one combination drawn
 uniformly from its emotion's list (the prototype is one of them), from a stream of its own keyed by
@@ -45,8 +46,8 @@ VARIANTS: dict[str, tuple[dict[str, float], ...]] = {
     ),
     "fear": (
         EMOTION_AUS["fear"],  # 1+2+4+5+20+26
-        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU20": 1.0, "AU25": 0.7},  # 1+2+4+20+25
-        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 1.0, "AU20": 1.0, "AU25": 0.7},  # 1+2+4+5+20+25
+        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU20": 1.0, "AU25": 1.0},  # 1+2+4+20+25
+        {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 1.0, "AU20": 1.0, "AU25": 1.0},  # 1+2+4+5+20+25
         {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 0.6, "AU20": 1.0, "AU26": 0.6},  # 1+2+4+5+20+26
     ),
     "happy": (
