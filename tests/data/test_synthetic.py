@@ -22,8 +22,11 @@ from staner_lab.data.synthetic import sequence as sequence_module
 from staner_lab.data.synthetic import style as S
 from staner_lab.data.synthetic.action_units import EMOTION_AUS, au_shift
 from staner_lab.data.synthetic.identity import random_identity
+from staner_lab.data.synthetic.landmarks import LIPS_IN, neutral_landmarks
 from staner_lab.data.synthetic.realism import Realism, draw_factors
+from staner_lab.data.synthetic.render import draw_face
 from staner_lab.data.synthetic.sequence import SyntheticSequence, generate_dataset, render_sequence
+from staner_lab.data.synthetic.streams import TAG_IDENTITY, stream
 from staner_lab.data.synthetic.variants import VARIANTS
 from staner_lab.data.synthetic.writer import write_ckplus
 
@@ -726,10 +729,6 @@ def test_au10_raises_the_lip_corners_with_the_upper_lip():
 
 def _drawn_mouth(aus: dict[str, float]) -> tuple[float, float]:
     """(the inner lips' gap in face units, the mean grey level inside them) of one drawn face."""
-    from staner_lab.data.synthetic.landmarks import LIPS_IN, neutral_landmarks
-    from staner_lab.data.synthetic.render import draw_face
-    from staner_lab.data.synthetic.streams import TAG_IDENTITY, stream
-
     idt = random_identity(stream(TAG_IDENTITY, 5))
     lm = neutral_landmarks(idt) + sum(amp * au_shift(au, 1) for au, amp in aus.items())
     canvas = 256

@@ -267,7 +267,7 @@ def draw_face(
         blur=0.02 * unit,
     )
     gap = (inner[[7, 6, 5], 1] - inner[[1, 2, 3], 1]).max() / unit
-    if gap > 0.03:  # open: dark cavity, upper teeth (and lower teeth when the lower lip is pulled down)
+    if gap > 0.03:  # open: dark cavity, upper teeth, lower teeth when the lower lip is pulled down or back
         cv.fill([inner], 22, blur=0.4 * px)
         # Lips parted (AU25) and drawn back (AU10, AU12, AU20) bare both rows of teeth, as in real fear,
         # smiles and disgust. No prototype has AU25, so the plain generator draws what it always drew.
