@@ -19,7 +19,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from staner_lab.config import CK_PLUS_CLASSES, PRESETS, PreprocessConfig, preset
+from staner_lab.config import (
+    CK_PLUS_CLASSES,
+    PRESETS,
+    PreprocessConfig,
+    parse_settings,
+    preset,
+    with_settings,
+)
 from staner_lab.data.cache import CACHE_ENV, SampleCache
 from staner_lab.data.dataset import prepare_records
 from staner_lab.data.readers import LAYOUTS, ReadReport, read_dataset
@@ -266,6 +273,15 @@ def add_prepare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         metavar="LIGHT/ILLUMINATION",
         help="Oulu-CASIA subset to read, e.g. VL/Strong (the default); repeat for several",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        dest="settings",
+        help="a setting as `staner-lab train --set` takes it; model inputs and prep. decide what is "
+        "prepared (e.g. --set inputs.face_size=128 --set prep.landmarks=dlib); repeatable",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run_prepare)
     return p
@@ -273,8 +289,14 @@ def add_prepare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def run_prepare(args: argparse.Namespace) -> int:
     """The ``prepare`` command; DataError (a ValueError) reaches the top-level error printer."""
-    inputs = preset(args.preset).inputs
-    prep = PreprocessConfig(whole_frame_face=args.whole_frame_face)
+    settings = parse_settings(args.settings)
+    unused = [f"{section}.{path}" for section in ("train", "run", "executor") for path in settings[section]]
+    if unused:
+        raise ValueError(f"--set {', '.join(unused)}: prepare only preprocesses; set model inputs "
+                         "(inputs.face_size=…) or prep.… here, and the rest where you train")
+    inputs = with_settings(preset(args.preset), settings["model"]).inputs
+    prep = with_settings(PreprocessConfig(whole_frame_face=args.whole_frame_face), settings["prep"],
+                         prefix="prep.", where="prep")
     reader_options = {"subsets": tuple(args.oulu_subset)} if args.oulu_subset else {}
     records, class_names, report = read_dataset(args.data, args.layout, args.on_error, **reader_options)
     cache = SampleCache(args.cache)

@@ -242,6 +242,30 @@ def test_prepare_command_prints_a_summary(tmp_path, monkeypatch, capsys):
     assert "3 hits, 1 misses" in run()
 
 
+def test_prepare_takes_the_settings_that_decide_what_is_prepared(tmp_path, monkeypatch):
+    """``--set`` reaches the inputs and the preprocessing as ``train --set`` would set them, so
+    ``prepare`` fills the cache that a training with the same settings reads."""
+    root = write_folders(tmp_path / "data")
+    seen = []
+
+    def build(record, inputs=INPUTS, prep=None, backend=None):
+        seen.append((inputs, prep))
+        return fake_build(record, inputs, prep, backend)
+
+    monkeypatch.setattr(dataset_module, "_preprocess", build)
+    parser = argparse.ArgumentParser(prog="staner-lab")
+    add_prepare_parser(parser.add_subparsers(dest="command"))
+    base = ["prepare", "--data", str(root), "--cache", str(tmp_path / "cache"), "--no-progress"]
+    args = parser.parse_args([*base, "--set", "inputs.face_size=96", "--set", "prep.upscale_below=64"])
+    assert args.func(args) == 0
+    assert {(inputs.face_size, prep.upscale_below) for inputs, prep in seen} == {(96, 64)}
+    for bad, match in ((["--set", "train.label_smoothing=0.1"], "train.label_smoothing: prepare only"),
+                       (["--set", "prep.landmarks=exact"], "landmarks")):
+        args = parser.parse_args([*base, *bad])
+        with pytest.raises(ValueError, match=match):
+            args.func(args)
+
+
 def test_integration_synthetic_ckplus_through_preprocess(tmp_path):
     """The real chain: synthetic CK+ tree -> read_ckplus -> preprocess_sequence -> cache -> batches."""
     from staner_lab.data import synthetic
