@@ -70,12 +70,12 @@ class RegionCNN(nn.Module):
     def forward(self, x: Tensor, reference_z: Tensor | None = None) -> Tensor:
         """``reference_z``: the reference frame of each row, already normalised (with ``difference_input``)."""
         z = self.normalise(x)
-        channels = [z] if self.frame_input else []
         if self.difference_input:
             if reference_z is None:
                 raise ValueError("this region CNN reads the change since a reference frame: pass reference_z")
-            channels.append(z - reference_z)
-        return self.layers(torch.cat(channels, dim=1)).flatten(1)  # (B, D)
+            change = z - reference_z
+            z = torch.cat([z, change], dim=1) if self.frame_input else change
+        return self.layers(z).flatten(1)  # (B, D)
 
 
 class CLSTM(nn.Module):
