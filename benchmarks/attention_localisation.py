@@ -105,7 +105,10 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    base, train, prep = configs_with_settings(args.set)
+    try:
+        base, train, prep = configs_with_settings(args.set)
+    except ValueError as e:  # a bad --set: say which, without a traceback
+        p.error(str(e))
     train = dataclasses.replace(train.with_epochs(args.epochs), seed=args.seed)
 
     samples, class_names, _ = load_samples(args.data, base.inputs, prep, cache_dir=args.cache, progress=False)
