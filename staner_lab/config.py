@@ -327,18 +327,12 @@ class CLSTMConfig(_JsonMixin):
     # something the CNN and the LSTM must learn to compute from absolute appearance. A stream uses
     # its first frame. False = the paper's CNN on the frame alone. docs/model.md, "Motion as an input".
     difference_input: bool = True
-    # The frame itself as an input channel. False = the change since the first frame alone: what a
-    # face looks like no longer reaches TLER, only how it moves (needs difference_input).
-    # docs/model.md, "Motion alone", has what it does on real faces.
-    frame_input: bool = True
 
     def __post_init__(self) -> None:
         _check(self, "tler.clstm.", [
             ("cnn_channels", len(self.cnn_channels) >= 1 and min(self.cnn_channels) >= 1,
              "one or more channel counts, each at least 1"),
             ("hidden_size", self.hidden_size >= 1, "at least 1"),
-            ("frame_input", self.frame_input or self.difference_input,
-             "true unless difference_input is true: the region CNN needs an input"),
         ])
 
 

@@ -26,8 +26,8 @@ LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
 class RegionCNN(nn.Module):
     """Shallow per-frame features: (3x3 conv -> [batch norm] -> ReLU -> 2x2 max-pool) per entry of
     ``config.cnn_channels``, after an input normalisation (``config.input_norm``). Its input
-    channels: the normalised frame (``config.frame_input``) and the normalised frame minus the
-    normalised reference frame, the sequence's first (``config.difference_input``).
+    channels: the normalised frame and, with ``config.difference_input``, the normalised frame minus
+    the normalised reference frame, the sequence's first.
 
     Shapes: (B, 1, h, w) [and a normalised reference (B, 1, h, w)] -> (B, D) with
     D = channels[-1] * (h / 2^n) * (w / 2^n).
@@ -37,7 +37,7 @@ class RegionCNN(nn.Module):
         super().__init__()
         channels, batch_norm, difference_input = config.cnn_channels, config.batch_norm, config.difference_input
         layers: list[nn.Module] = []
-        in_ch = int(config.frame_input) + int(difference_input)
+        in_ch = 1 + int(difference_input)
         h, w = size
         for c in channels:
             layers.append(nn.Conv2d(in_ch, c, kernel_size=3, padding=1))
@@ -49,7 +49,6 @@ class RegionCNN(nn.Module):
             raise ValueError(f"region size {size} is too small for {len(channels)} pooling stages")
         self.input_norm = config.input_norm
         self.difference_input = difference_input
-        self.frame_input = config.frame_input
         self.layers = nn.Sequential(*layers)
         self.out_shape = (in_ch, h, w)
         self.out_dim = in_ch * h * w
@@ -73,8 +72,7 @@ class RegionCNN(nn.Module):
         if self.difference_input:
             if reference_z is None:
                 raise ValueError("this region CNN reads the change since a reference frame: pass reference_z")
-            change = z - reference_z
-            z = torch.cat([z, change], dim=1) if self.frame_input else change
+            z = torch.cat([z, z - reference_z], dim=1)
         return self.layers(z).flatten(1)  # (B, D)
 
 

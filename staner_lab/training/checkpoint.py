@@ -50,6 +50,7 @@ LEGACY_VALUES: dict[str, dict[str, Any]] = {
 #: checkpoint that holds it loads without the field; one that holds another value is refused.
 RETIRED_FIELDS: dict[str, dict[str, Any]] = {
     "sgaer.frontend": {"in_channels": 1},
+    "tler.clstm": {"frame_input": True},
     "train": {"optimizer": "adam", "clip": "global"},
 }
 

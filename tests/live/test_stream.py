@@ -81,10 +81,10 @@ def stabilised_model() -> STANER:
     return _model(stabilise=True)
 
 
-def _model(stabilise: bool, difference_input: bool = False, frame_input: bool = True) -> STANER:
+def _model(stabilise: bool, difference_input: bool = False) -> STANER:
     torch.manual_seed(0)
     cfg = preset("classroom")
-    clstm = dataclasses.replace(cfg.tler.clstm, difference_input=difference_input, frame_input=frame_input)
+    clstm = dataclasses.replace(cfg.tler.clstm, difference_input=difference_input)
     cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, stabilise=stabilise),
                               tler=dataclasses.replace(cfg.tler, clstm=clstm))
     m = STANER(cfg).eval()
@@ -384,12 +384,10 @@ def test_stabilised_stream_equals_batch_on_frames_warped_onto_the_first(model, s
     np.testing.assert_array_equal(results[0].P_L, plain[0].P_L)  # frame 0 is its own reference
 
 
-@pytest.mark.parametrize("frame_input", [True, False], ids=["frame and difference", "difference alone"])
-def test_stream_with_difference_input_measures_change_from_its_first_frame(model, frames, frame_input):
+def test_stream_with_difference_input_measures_change_from_its_first_frame(model, frames):
     """CLSTMConfig.difference_input: the stream keeps each region's crop of frame 0 (cut with the boxes
-    in use) as the reference of every later frame, so P_L at every t equals TLER on frames 0..t, with
-    the frame as a channel of its own or without (frame_input=False: motion alone)."""
-    diff_model = _model(stabilise=False, difference_input=True, frame_input=frame_input)
+    in use) as the reference of every later frame, so P_L at every t equals TLER on frames 0..t."""
+    diff_model = _model(stabilise=False, difference_input=True)
     box_frames = 4
     results = run(StreamingRecognizer(diff_model, box_frames=box_frames, reset_after=None), frames)
     plain = run(StreamingRecognizer(model, box_frames=box_frames, reset_after=None), frames)

@@ -103,22 +103,6 @@ def test_difference_input_reads_each_frame_against_the_first():
         torch.testing.assert_close(block.frame_features(seq[:, 3:], seq[:, 0]), x[:, 3:], rtol=0, atol=1e-12)
 
 
-def test_without_the_frame_channel_the_region_cnn_reads_motion_alone():
-    """CLSTMConfig.frame_input=False: one channel, the change since frame 0, so a face that does not move
-    gives the same features whatever it looks like, and only a change moves them."""
-    torch.manual_seed(0)
-    block = CLSTM(CLSTMConfig(cnn_channels=(4, 8), hidden_size=16, frame_input=False), (12, 20)).double().eval()
-    assert block.cnn.layers[0].in_channels == 1
-    still_a = torch.rand(1, 1, 1, 12, 20, dtype=torch.double).expand(1, 5, 1, 12, 20)
-    still_b = torch.rand(1, 1, 1, 12, 20, dtype=torch.double).expand(1, 5, 1, 12, 20)
-    torch.testing.assert_close(block.frame_features(still_a), block.frame_features(still_b), rtol=0, atol=1e-12)
-    with_frame = CLSTM(CLSTMConfig(cnn_channels=(4, 8), hidden_size=16), (12, 20)).double().eval()
-    assert (with_frame.frame_features(still_a) - with_frame.frame_features(still_b)).abs().max() > 1e-3
-    moving = still_a.clone()
-    moving[:, 2:, :, 3:6, 5:15] += 0.5  # the same patch brightens from frame 2 on
-    assert (block.frame_features(moving)[:, 2:] - block.frame_features(still_a)[:, 2:]).abs().max() > 1e-3
-
-
 def test_training_runs_the_cnn_once_per_distinct_frame():
     """A short sequence's held first frame (InputConfig.short_sequences) goes through the region CNN once
     in training; its features are repeated, and batch norm sees each distinct frame once. In eval every

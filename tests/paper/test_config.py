@@ -158,8 +158,6 @@ def test_set_on_the_command_line_reaches_the_trained_model(tmp_path, capsys):
     ({"tler.clstm.cnn_channels": "[]"}, ("CLSTMConfig.cnn_channels (--set tler.clstm.cnn_channels) must be one or "
                                         "more channel counts")),
     ({"tler.clstm.hidden_size": "0"}, "CLSTMConfig.hidden_size (--set tler.clstm.hidden_size) must be at least 1"),
-    ({"tler.clstm.frame_input": "false", "tler.clstm.difference_input": "false"},
-     "CLSTMConfig.frame_input (--set tler.clstm.frame_input) must be true unless difference_input is true"),
     ({"tler.end_channels": "0"}, "TLERConfig.end_channels (--set tler.end_channels) must be at least 1"),
     ({"tler.end_kernel": "0"}, "TLERConfig.end_kernel (--set tler.end_kernel) must be at least 1"),
     ({"tler.dropout": "-0.1"}, "TLERConfig.dropout (--set tler.dropout) must be in [0, 1)"),

@@ -159,6 +159,14 @@ def test_a_retired_field_loads_when_it_holds_the_value_still_built_and_is_refuse
     torch.save(payload, tmp_path / "rgb.pt")
     with pytest.raises(CheckpointError, match="sgaer.frontend.in_channels is no longer an option"):
         load_checkpoint(tmp_path / "rgb.pt")
+    old["sgaer"]["frontend"]["in_channels"] = 1
+    old["tler"]["clstm"]["frame_input"] = False  # TLER on motion alone, retired (docs/training.md)
+    payload["config"] = json.dumps(old)
+    torch.save(payload, tmp_path / "motion_alone.pt")
+    with pytest.raises(CheckpointError, match="tler.clstm.frame_input is no longer an option"):
+        load_checkpoint(tmp_path / "motion_alone.pt")
+    old["tler"]["clstm"]["frame_input"] = True
+    assert StanerConfig.from_dict(upgrade_config(old)) == preset("classroom")
 
 
 @pytest.mark.parametrize("field, kept, refused", [("optimizer", "adam", "sgd"), ("clip", "global", "per_branch")])
