@@ -25,9 +25,9 @@ LSTMState = tuple[Tensor, Tensor]  # (h, c), each (B, N)
 
 class RegionCNN(nn.Module):
     """Shallow per-frame features: (3x3 conv -> [batch norm] -> ReLU -> 2x2 max-pool) per entry of
-    ``config.cnn_channels``, after an input normalisation (``config.input_norm``). Its input
-    channels: the normalised frame and, with ``config.difference_input``, the normalised frame minus
-    the normalised reference frame, the sequence's first.
+    ``config.cnn_channels``, after an input normalisation (``config.input_norm``). With
+    ``config.difference_input`` a second channel holds the normalised frame minus the normalised
+    reference frame (the sequence's first).
 
     Shapes: (B, 1, h, w) [and a normalised reference (B, 1, h, w)] -> (B, D) with
     D = channels[-1] * (h / 2^n) * (w / 2^n).
@@ -37,7 +37,7 @@ class RegionCNN(nn.Module):
         super().__init__()
         channels, batch_norm, difference_input = config.cnn_channels, config.batch_norm, config.difference_input
         layers: list[nn.Module] = []
-        in_ch = 1 + int(difference_input)
+        in_ch = 2 if difference_input else 1
         h, w = size
         for c in channels:
             layers.append(nn.Conv2d(in_ch, c, kernel_size=3, padding=1))
